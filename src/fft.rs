@@ -1,0 +1,1 @@
+//! GPU Stockham FFT (placeholder; being written).

@@ -1,0 +1,426 @@
+//! GPU context: getting a device ([`GpuContext::new`]) is split from running on one
+//! ([`GpuContext::from_device`]), so tests, the CLI and a host application can pass in
+//! their own `wgpu::Device` and `Queue`.
+//!
+//! Also the small pieces every GPU module shares: compute kernels with explicit bind
+//! group layouts ([`Kernel`]), a uniform arena of per-dispatch parameters addressed with
+//! dynamic offsets ([`ParamArena`]), buffer creation and blocking read-back.
+
+use crate::error::{Error, Result};
+use std::sync::mpsc;
+
+/// A wgpu device and queue plus what flashconv needs to know about them.
+#[derive(Clone, Debug)]
+pub struct GpuContext {
+    /// The device all buffers and pipelines live on.
+    pub device: wgpu::Device,
+    /// The queue work is submitted to.
+    pub queue: wgpu::Queue,
+    /// Adapter name, backend, device type and driver.
+    pub info: wgpu::AdapterInfo,
+    /// The limits the device was created with (the adapter's real limits).
+    pub limits: wgpu::Limits,
+    /// The optional features enabled on the device.
+    pub features: wgpu::Features,
+}
+
+/// Optional features flashconv uses when the adapter has them (the f32 path never needs them).
+pub fn wanted_features() -> wgpu::Features {
+    wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP
+}
+
+/// A wgpu instance honouring `WGPU_BACKEND` (and the other `WGPU_*` instance variables).
+pub fn instance_from_env() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// All adapters the instance can see (for `flashconv info`).
+pub fn list_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+/// Picks an adapter: the first whose name contains `WGPU_ADAPTER_NAME` (case-insensitive)
+/// when that is set, else wgpu's default choice (high performance unless
+/// `WGPU_POWER_PREF` says otherwise).
+pub fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    if let Ok(want) = std::env::var("WGPU_ADAPTER_NAME") {
+        let want_lc = want.to_lowercase();
+        let adapters = list_adapters(instance);
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&want_lc))
+            .ok_or_else(|| {
+                Error::gpu(format!(
+                    "WGPU_ADAPTER_NAME={want:?} matches no adapter; found: {names:?}. \
+                     Unset it or pick one of those names"
+                ))
+            });
+    }
+    let opts = wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::from_env()
+            .unwrap_or(wgpu::PowerPreference::HighPerformance),
+        ..Default::default()
+    };
+    pollster::block_on(instance.request_adapter(&opts)).map_err(|e| {
+        Error::gpu(format!(
+            "no GPU adapter found ({e}). On Linux without a GPU install Mesa's software \
+             Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1 \
+             (and check WGPU_BACKEND)"
+        ))
+    })
+}
+
+impl GpuContext {
+    /// Creates a device on the adapter chosen by [`pick_adapter`], with the adapter's real
+    /// limits and the optional features of [`wanted_features`] that it has.
+    pub fn new() -> Result<Self> {
+        let instance = instance_from_env();
+        let adapter = pick_adapter(&instance)?;
+        Self::on_adapter(&adapter)
+    }
+
+    /// Creates a device on a given adapter (adapter limits, wanted features when present).
+    pub fn on_adapter(adapter: &wgpu::Adapter) -> Result<Self> {
+        let features = adapter.features() & wanted_features();
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("flashconv"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| Error::gpu(format!("request_device failed: {e}")))?;
+        Ok(Self::from_device(device, queue, adapter.get_info()))
+    }
+
+    /// Wraps a host application's device and queue. flashconv uses the limits and
+    /// features the device was created with and allocates nothing until a model is loaded.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let limits = device.limits();
+        let features = device.features();
+        GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+        }
+    }
+
+    /// A one-line description: adapter name, backend, device type.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    /// Creates a storage buffer holding `data` (usable as copy source and destination).
+    pub fn buffer_init<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buf = self.buffer_zeroed(label, bytes.len() as u64)?;
+        if !bytes.is_empty() {
+            self.queue.write_buffer(&buf, 0, bytes);
+        }
+        Ok(buf)
+    }
+
+    /// Creates a zeroed storage buffer of `size` bytes (rounded up to 16), checking it
+    /// against the device's buffer-size limits first.
+    pub fn buffer_zeroed(&self, label: &str, size: u64) -> Result<wgpu::Buffer> {
+        let size = size.max(16).div_ceil(16) * 16;
+        let limit = self
+            .limits
+            .max_buffer_size
+            .min(self.limits.max_storage_buffer_binding_size as u64);
+        if size > limit {
+            return Err(Error::Limit(format!(
+                "buffer '{label}' needs {size} bytes but this device binds at most {limit} \
+                 bytes per storage buffer; use a shorter session (--max-tokens) or a smaller model"
+            )));
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// Copies `size` bytes at `offset` of `buf` back to the CPU, waiting for the GPU.
+    pub fn read_bytes(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: size.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buf, offset, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(0..size);
+        let (tx, rx) = mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::gpu("buffer map callback never ran"))?
+            .map_err(|e| Error::gpu(format!("buffer map failed: {e}")))?;
+        let out = slice
+            .get_mapped_range()
+            .map_err(|e| Error::gpu(format!("get_mapped_range failed: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Reads `count` f32 values starting at element `start` of `buf`.
+    pub fn read_f32(&self, buf: &wgpu::Buffer, start: u64, count: u64) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(buf, start * 4, count * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Reads `count` u32 values starting at element `start` of `buf`.
+    pub fn read_u32(&self, buf: &wgpu::Buffer, start: u64, count: u64) -> Result<Vec<u32>> {
+        let bytes = self.read_bytes(buf, start * 4, count * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Blocks until all submitted work has finished.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::gpu(format!("device poll failed: {e}")))
+    }
+}
+
+/// How a kernel binds one storage buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `var<storage, read>`
+    Read,
+    /// `var<storage, read_write>`
+    ReadWrite,
+}
+
+/// A compute pipeline with explicit layouts: group 0 binding 0 is a uniform parameter
+/// block addressed with a dynamic offset into a [`ParamArena`]; group 1 holds the storage
+/// buffers in the order given by `access`.
+#[derive(Debug)]
+pub struct Kernel {
+    /// The compiled pipeline.
+    pub pipeline: wgpu::ComputePipeline,
+    /// Layout of group 1 (storage buffers).
+    pub storage_layout: wgpu::BindGroupLayout,
+    /// Layout of group 0 (dynamic-offset uniform).
+    pub param_layout: wgpu::BindGroupLayout,
+    /// The kernel's entry point (for messages).
+    pub name: String,
+}
+
+impl Kernel {
+    /// Compiles `entry` of `source`; WGSL errors come back as [`Error::Gpu`].
+    pub fn new(ctx: &GpuContext, source: &str, entry: &str, access: &[Access]) -> Result<Self> {
+        let dev = &ctx.device;
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(entry),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let param_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("params"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: None,
+                },
+                count: None,
+            }],
+        });
+        let entries: Vec<_> = access
+            .iter()
+            .enumerate()
+            .map(|(i, a)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *a == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let storage_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(entry),
+            entries: &entries,
+        });
+        let layout = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&param_layout), Some(&storage_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::gpu(format!("compiling kernel '{entry}': {err}")));
+        }
+        Ok(Kernel {
+            pipeline,
+            storage_layout,
+            param_layout,
+            name: entry.to_string(),
+        })
+    }
+
+    /// A bind group for group 1 over `buffers` (whole buffers, in binding order).
+    pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<_> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &self.storage_layout,
+            entries: &entries,
+        })
+    }
+}
+
+/// Number of u32 words in one parameter block (all kernels share the size).
+pub const PARAM_WORDS: usize = 16;
+
+/// A uniform buffer of parameter slots, one per dispatch, filled on the CPU while a step
+/// is recorded and uploaded once before submit. Kernels read their slot through a dynamic
+/// offset, so one bind group serves every dispatch.
+#[derive(Debug)]
+pub struct ParamArena {
+    buffer: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    stride: u64,
+    capacity: usize,
+    staged: Vec<u8>,
+}
+
+impl ParamArena {
+    /// An arena of `capacity` slots, laid out for `layout` (any kernel's `param_layout`:
+    /// they are all identical).
+    pub fn new(ctx: &GpuContext, layout: &wgpu::BindGroupLayout, capacity: usize) -> Self {
+        let align = ctx.limits.min_uniform_buffer_offset_alignment.max(64) as u64;
+        let stride = (PARAM_WORDS as u64 * 4).div_ceil(align) * align;
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: stride * capacity.max(1) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("params"),
+            layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &buffer,
+                    offset: 0,
+                    size: std::num::NonZeroU64::new(PARAM_WORDS as u64 * 4),
+                }),
+            }],
+        });
+        ParamArena {
+            buffer,
+            bind_group,
+            stride,
+            capacity: capacity.max(1),
+            staged: Vec::new(),
+        }
+    }
+
+    /// Slots left before [`ParamArena::upload`] must be called.
+    pub fn remaining(&self) -> usize {
+        self.capacity - self.staged.len() / self.stride as usize
+    }
+
+    /// Stages one parameter block and returns its dynamic offset.
+    pub fn push(&mut self, words: &[u32]) -> Result<u32> {
+        if self.remaining() == 0 {
+            return Err(Error::gpu(format!(
+                "parameter arena full ({} dispatches in one submit)",
+                self.capacity
+            )));
+        }
+        let offset = self.staged.len() as u32;
+        let mut block = [0u32; PARAM_WORDS];
+        block[..words.len()].copy_from_slice(words);
+        self.staged.extend_from_slice(bytemuck::cast_slice(&block));
+        self.staged.resize(offset as usize + self.stride as usize, 0);
+        Ok(offset)
+    }
+
+    /// Writes the staged blocks to the GPU (call once before submitting) and resets.
+    pub fn upload(&mut self, ctx: &GpuContext) {
+        if !self.staged.is_empty() {
+            ctx.queue.write_buffer(&self.buffer, 0, &self.staged);
+        }
+        self.staged.clear();
+    }
+
+    /// The bind group for group 0.
+    pub fn bind_group(&self) -> &wgpu::BindGroup {
+        &self.bind_group
+    }
+}
+
+/// Splits `groups` workgroups into an (x, y) grid within the 65535-per-dimension limit;
+/// kernels rebuild the flat index as `wid.x + wid.y * nwg.x` and skip indices past the end.
+pub fn grid(groups: u32) -> (u32, u32) {
+    const MAX: u32 = 65535;
+    if groups <= MAX {
+        (groups.max(1), 1)
+    } else {
+        (MAX, groups.div_ceil(MAX))
+    }
+}
+
+/// Records one dispatch of `kernel` with parameters `words` over `groups` workgroups.
+pub fn dispatch(
+    pass: &mut wgpu::ComputePass<'_>,
+    arena: &mut ParamArena,
+    kernel: &Kernel,
+    storage: &wgpu::BindGroup,
+    words: &[u32],
+    groups: u32,
+) -> Result<()> {
+    if groups == 0 {
+        return Ok(());
+    }
+    let off = arena.push(words)?;
+    let (x, y) = grid(groups);
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, arena.bind_group(), &[off]);
+    pass.set_bind_group(1, storage, &[]);
+    pass.dispatch_workgroups(x, y, 1);
+    Ok(())
+}
