@@ -3,10 +3,17 @@
 //! Inference (arXiv 2410.12982).
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod fft;
 pub mod gpu;
+pub mod model;
+pub mod reference;
+pub mod sampling;
 pub mod tiling;
+pub mod tokenizer;
 
+pub use config::Config;
 pub use error::{Error, Result};
 pub use gpu::GpuContext;
+pub use model::Model;
