@@ -137,7 +137,11 @@ impl Config {
             ("d_inner", self.d_inner, 1 << 18),
             ("n_layer", self.n_layer, 1024),
             ("vocab_size", self.vocab_size, 1 << 20),
-            ("pad_vocab_size_multiple", self.pad_vocab_size_multiple, 1 << 12),
+            (
+                "pad_vocab_size_multiple",
+                self.pad_vocab_size_multiple,
+                1 << 12,
+            ),
             ("filter_order", self.filter_order, 1 << 12),
             ("emb_dim", self.emb_dim, 1 << 10),
             ("num_inner_mlps", self.num_inner_mlps, 64),
@@ -145,7 +149,9 @@ impl Config {
         ];
         for (name, v, cap) in caps {
             if v > cap {
-                return Err(format!("{name} = {v} is larger than flashconv supports ({cap})"));
+                return Err(format!(
+                    "{name} = {v} is larger than flashconv supports ({cap})"
+                ));
             }
         }
         if self.hyena_order != 2 {
@@ -252,7 +258,9 @@ impl<E: Fn(String) -> Error> Fields<'_, E> {
         match self.obj.get(name) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(v) => Err((self.err)(format!("'{name}' must be true or false, got {v}"))),
+            Some(v) => Err((self.err)(format!(
+                "'{name}' must be true or false, got {v}"
+            ))),
         }
     }
 }
@@ -278,9 +286,18 @@ mod tests {
     #[test]
     fn bad_fields_are_named() {
         let cases = [
-            (r#"{"n_layer": 2, "vocab_size": 12, "max_seq_len": 64}"#, "d_model"),
-            (r#"{"d_model": 0, "n_layer": 2, "vocab_size": 12, "max_seq_len": 64}"#, "d_model"),
-            (r#"{"d_model": -3, "n_layer": 2, "vocab_size": 12, "max_seq_len": 64}"#, "d_model"),
+            (
+                r#"{"n_layer": 2, "vocab_size": 12, "max_seq_len": 64}"#,
+                "d_model",
+            ),
+            (
+                r#"{"d_model": 0, "n_layer": 2, "vocab_size": 12, "max_seq_len": 64}"#,
+                "d_model",
+            ),
+            (
+                r#"{"d_model": -3, "n_layer": 2, "vocab_size": 12, "max_seq_len": 64}"#,
+                "d_model",
+            ),
             (
                 r#"{"d_model": 8, "n_layer": 2, "vocab_size": 12, "max_seq_len": 1099511627776}"#,
                 "max_seq_len",

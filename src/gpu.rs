@@ -375,7 +375,8 @@ impl ParamArena {
         let mut block = [0u32; PARAM_WORDS];
         block[..words.len()].copy_from_slice(words);
         self.staged.extend_from_slice(bytemuck::cast_slice(&block));
-        self.staged.resize(offset as usize + self.stride as usize, 0);
+        self.staged
+            .resize(offset as usize + self.stride as usize, 0);
         Ok(offset)
     }
 

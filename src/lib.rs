@@ -7,13 +7,17 @@ pub mod config;
 pub mod error;
 pub mod fft;
 pub mod gpu;
+pub mod mixer;
 pub mod model;
 pub mod reference;
 pub mod sampling;
+pub mod session;
 pub mod tiling;
 pub mod tokenizer;
 
 pub use config::Config;
 pub use error::{Error, Result};
 pub use gpu::GpuContext;
+pub use mixer::Method;
 pub use model::Model;
+pub use session::{GpuModel, Session, SessionOptions};

@@ -87,7 +87,9 @@ impl ModelPaths {
         let (dir, weights) = if path.is_dir() {
             (path.to_path_buf(), path.join("model.safetensors"))
         } else {
-            let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let dir = path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
             (dir, path.to_path_buf())
         };
         if !weights.is_file() {
@@ -143,13 +145,12 @@ impl Model {
         let ln_f_w = r.get("hyena.backbone.ln_f.weight", &[d])?;
         let ln_f_b = r.get("hyena.backbone.ln_f.bias", &[d])?;
         let lm_head = r.get("lm_head.weight", &[vp, d])?;
-        let unused: Vec<String> = r
-            .st
-            .names()
-            .into_iter()
-            .filter(|n| !r.used.contains(*n) && !n.ends_with(".freq"))
-            .map(str::to_string)
-            .collect();
+        let unused: Vec<String> =
+            r.st.names()
+                .into_iter()
+                .filter(|n| !r.used.contains(*n) && !n.ends_with(".freq"))
+                .map(str::to_string)
+                .collect();
         if !unused.is_empty() {
             log::warn!("{}: ignoring unexpected tensors {unused:?}", path.display());
         }
@@ -182,7 +183,11 @@ impl Model {
         let mut next: Vec<f64> = Vec::new();
         for t in 0..len {
             h.clear();
-            h.extend(l.pos_z[t * c.emb_dim..(t + 1) * c.emb_dim].iter().map(|&x| x as f64));
+            h.extend(
+                l.pos_z[t * c.emb_dim..(t + 1) * c.emb_dim]
+                    .iter()
+                    .map(|&x| x as f64),
+            );
             let n_lin = l.implicit.len();
             for (li, (w, b)) in l.implicit.iter().enumerate() {
                 let inp = h.len();
@@ -242,14 +247,22 @@ impl Model {
         let c = &config;
         let (d, di, vp, o) = (c.d_model, c.d_inner, c.padded_vocab(), c.filter_order);
         let mut normal = |n: usize, scale: f64, mean: f64| -> Vec<f32> {
-            (0..n).map(|_| (mean + scale * rng.normal()) as f32).collect()
+            (0..n)
+                .map(|_| (mean + scale * rng.normal()) as f32)
+                .collect()
         };
         let (z, t) = positional_embedding(c.max_seq_len, c.emb_dim);
         let mut layers = Vec::new();
         for _ in 0..c.n_layer {
-            let mut implicit = vec![(normal(o * c.emb_dim, 1.0 / (c.emb_dim as f64).sqrt(), 0.0), Some(normal(o, 0.1, 0.0)))];
+            let mut implicit = vec![(
+                normal(o * c.emb_dim, 1.0 / (c.emb_dim as f64).sqrt(), 0.0),
+                Some(normal(o, 0.1, 0.0)),
+            )];
             for _ in 0..c.num_inner_mlps {
-                implicit.push((normal(o * o, 1.0 / (o as f64).sqrt(), 0.0), Some(normal(o, 0.1, 0.0))));
+                implicit.push((
+                    normal(o * o, 1.0 / (o as f64).sqrt(), 0.0),
+                    Some(normal(o, 0.1, 0.0)),
+                ));
             }
             implicit.push((normal(d * o, 1.0 / (o as f64).sqrt(), 0.0), None));
             let deltas = default_deltas(d);
@@ -305,19 +318,43 @@ impl Model {
             }
             push!(format!("{p}norm1.weight"), vec![d], l.norm1_w);
             push!(format!("{p}norm1.bias"), vec![d], l.norm1_b);
-            push!(format!("{p}mixer.in_proj.weight"), vec![3 * d, d], l.in_proj_w);
+            push!(
+                format!("{p}mixer.in_proj.weight"),
+                vec![3 * d, d],
+                l.in_proj_w
+            );
             push!(format!("{p}mixer.in_proj.bias"), vec![3 * d], l.in_proj_b);
-            push!(format!("{p}mixer.short_filter.weight"), vec![3 * d, 1, 3], l.short_w);
-            push!(format!("{p}mixer.short_filter.bias"), vec![3 * d], l.short_b);
-            push!(format!("{p}mixer.out_proj.weight"), vec![d, d], l.out_proj_w);
+            push!(
+                format!("{p}mixer.short_filter.weight"),
+                vec![3 * d, 1, 3],
+                l.short_w
+            );
+            push!(
+                format!("{p}mixer.short_filter.bias"),
+                vec![3 * d],
+                l.short_b
+            );
+            push!(
+                format!("{p}mixer.out_proj.weight"),
+                vec![d, d],
+                l.out_proj_w
+            );
             push!(format!("{p}mixer.out_proj.bias"), vec![d], l.out_proj_b);
             push!(format!("{f}bias"), vec![d], l.filter_bias);
-            push!(format!("{f}pos_emb.z"), vec![1, c.max_seq_len, c.emb_dim], l.pos_z);
+            push!(
+                format!("{f}pos_emb.z"),
+                vec![1, c.max_seq_len, c.emb_dim],
+                l.pos_z
+            );
             push!(format!("{f}pos_emb.t"), vec![1, c.max_seq_len, 1], l.pos_t);
             for (j, (w, b)) in l.implicit.iter().enumerate() {
                 let inp = if j == 0 { c.emb_dim } else { o };
                 let out = w.len() / inp;
-                push!(format!("{f}implicit_filter.{}.weight", 2 * j), vec![out, inp], w);
+                push!(
+                    format!("{f}implicit_filter.{}.weight", 2 * j),
+                    vec![out, inp],
+                    w
+                );
                 if let Some(b) = b {
                     push!(format!("{f}implicit_filter.{}.bias", 2 * j), vec![out], b);
                 }
@@ -403,7 +440,11 @@ pub fn default_deltas(d: usize) -> Vec<f32> {
     let (min_decay, max_decay) = (0.01f64.ln() / 1.5, 0.01f64.ln() / 0.3);
     (0..d)
         .map(|i| {
-            let f = if d <= 1 { 0.0 } else { i as f64 / (d - 1) as f64 };
+            let f = if d <= 1 {
+                0.0
+            } else {
+                i as f64 / (d - 1) as f64
+            };
             (min_decay + (max_decay - min_decay) * f) as f32
         })
         .collect()
@@ -431,10 +472,11 @@ impl Reader<'_> {
     /// The tensor `name` as f32, which must have `shape` (or the same elements with
     /// size-1 axes added or dropped).
     fn get(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let view = self
-            .st
-            .tensor(name)
-            .map_err(|_| self.err(format!("missing tensor '{name}' (expected shape {shape:?})")))?;
+        let view = self.st.tensor(name).map_err(|_| {
+            self.err(format!(
+                "missing tensor '{name}' (expected shape {shape:?})"
+            ))
+        })?;
         let squeeze = |s: &[usize]| s.iter().copied().filter(|&x| x != 1).collect::<Vec<_>>();
         if squeeze(view.shape()) != squeeze(shape) {
             return Err(self.err(format!(
@@ -467,14 +509,23 @@ impl Reader<'_> {
     fn layer(&mut self, c: &Config, i: usize) -> Result<Layer> {
         let p = prefix(i);
         let f = format!("{p}mixer.filter_fn.");
-        let (d, di, o, e, l) = (c.d_model, c.d_inner, c.filter_order, c.emb_dim, c.max_seq_len);
+        let (d, di, o, e, l) = (
+            c.d_model,
+            c.d_inner,
+            c.filter_order,
+            c.emb_dim,
+            c.max_seq_len,
+        );
         let (pos_z, pos_t) = if self.has(&format!("{f}pos_emb.z")) {
             (
                 self.get(&format!("{f}pos_emb.z"), &[1, l, e])?,
                 self.get(&format!("{f}pos_emb.t"), &[1, l, 1])?,
             )
         } else {
-            log::warn!("{}: layer {i} has no pos_emb.z; recomputing it", self.path.display());
+            log::warn!(
+                "{}: layer {i} has no pos_emb.z; recomputing it",
+                self.path.display()
+            );
             positional_embedding(l, e)
         };
         let n_lin = c.num_inner_mlps + 2;
@@ -588,12 +639,16 @@ pub fn write_f32(path: &Path, tensors: &[(&str, Vec<usize>, &[f32])]) -> Result<
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(data))
-                .map(|v| (name.to_string(), v))
-                .map_err(|e| Error::Weights {
-                    path: path.to_path_buf(),
-                    msg: format!("tensor {name}: {e}"),
-                })
+            safetensors::tensor::TensorView::new(
+                Dtype::F32,
+                shape.clone(),
+                bytemuck::cast_slice(data),
+            )
+            .map(|v| (name.to_string(), v))
+            .map_err(|e| Error::Weights {
+                path: path.to_path_buf(),
+                msg: format!("tensor {name}: {e}"),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let bytes = safetensors::serialize(views, None).map_err(|e| Error::Weights {

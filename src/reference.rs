@@ -79,8 +79,19 @@ pub fn forward(model: &Model, ids: &[u32]) -> Result<Output> {
     for (li, l) in model.layers.iter().enumerate() {
         let k = model.filter(li, n)?;
         for t in 0..n {
-            layer_norm(&x[t * d..(t + 1) * d], &l.norm1_w, &l.norm1_b, 1e-5, &mut xn);
-            linear(&l.in_proj_w, Some(&l.in_proj_b), &xn, &mut u[t * 3 * d..(t + 1) * 3 * d]);
+            layer_norm(
+                &x[t * d..(t + 1) * d],
+                &l.norm1_w,
+                &l.norm1_b,
+                1e-5,
+                &mut xn,
+            );
+            linear(
+                &l.in_proj_w,
+                Some(&l.in_proj_b),
+                &xn,
+                &mut u[t * 3 * d..(t + 1) * 3 * d],
+            );
         }
         // Short causal depthwise conv (kernel 3, PyTorch Conv1d with padding 2, truncated):
         // out[t] = w0 u[t-2] + w1 u[t-1] + w2 u[t] + b. Then split [x0 | x1 | v], v *= x1.
@@ -114,7 +125,13 @@ pub fn forward(model: &Model, ids: &[u32]) -> Result<Output> {
             for i in 0..d {
                 x[t * d + i] += y[i];
             }
-            layer_norm(&x[t * d..(t + 1) * d], &l.norm2_w, &l.norm2_b, 1e-5, &mut xn);
+            layer_norm(
+                &x[t * d..(t + 1) * d],
+                &l.norm2_w,
+                &l.norm2_b,
+                1e-5,
+                &mut xn,
+            );
             linear(&l.fc1_w, Some(&l.fc1_b), &xn, &mut a);
             a.iter_mut().for_each(|e| *e = gelu_tanh(*e));
             linear(&l.fc2_w, Some(&l.fc2_b), &a, &mut m);
@@ -128,7 +145,13 @@ pub fn forward(model: &Model, ids: &[u32]) -> Result<Output> {
     let mut logits = vec![0f64; n * vp];
     for t in 0..n {
         let h = &mut hidden[t * d..(t + 1) * d];
-        layer_norm(&x[t * d..(t + 1) * d], &model.ln_f_w, &model.ln_f_b, c.layer_norm_epsilon, h);
+        layer_norm(
+            &x[t * d..(t + 1) * d],
+            &model.ln_f_w,
+            &model.ln_f_b,
+            c.layer_norm_epsilon,
+            h,
+        );
         linear(&model.lm_head, None, h, &mut logits[t * vp..(t + 1) * vp]);
     }
     Ok(Output {

@@ -46,7 +46,10 @@ impl SamplingParams {
             )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(Error::input(format!("top-p must be in (0, 1], got {}", self.top_p)));
+            return Err(Error::input(format!(
+                "top-p must be in (0, 1], got {}",
+                self.top_p
+            )));
         }
         Ok(())
     }
@@ -173,7 +176,11 @@ mod tests {
     fn greedy_takes_lowest_id_on_ties() {
         assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
         let p = SamplingParams::greedy();
-        assert_eq!(sample(&[0.0, 5.0, 9.0], 2, &p, 0, 0), 1, "padded column ignored");
+        assert_eq!(
+            sample(&[0.0, 5.0, 9.0], 2, &p, 0, 0),
+            1,
+            "padded column ignored"
+        );
     }
 
     #[test]
@@ -192,9 +199,17 @@ mod tests {
     fn top_k_one_is_greedy_and_top_p_small_is_greedy() {
         let logits = [0.5, 2.0, 1.9, -1.0];
         for pos in 0..50 {
-            let k1 = SamplingParams { temperature: 1.0, top_k: 1, ..Default::default() };
+            let k1 = SamplingParams {
+                temperature: 1.0,
+                top_k: 1,
+                ..Default::default()
+            };
             assert_eq!(sample(&logits, 4, &k1, 0, pos), 1);
-            let p = SamplingParams { temperature: 1.0, top_p: 1e-3, ..Default::default() };
+            let p = SamplingParams {
+                temperature: 1.0,
+                top_p: 1e-3,
+                ..Default::default()
+            };
             assert_eq!(sample(&logits, 4, &p, 0, pos), 1);
         }
     }
@@ -202,7 +217,11 @@ mod tests {
     #[test]
     fn temperature_sampling_follows_softmax() {
         let logits = [0.0f32, 1.0_f32.ln(), 2.0_f32.ln()]; // probabilities 1/4, 1/4, 1/2
-        let p = SamplingParams { temperature: 1.0, seed: 7, ..Default::default() };
+        let p = SamplingParams {
+            temperature: 1.0,
+            seed: 7,
+            ..Default::default()
+        };
         let mut counts = [0usize; 3];
         for pos in 0..4000 {
             counts[sample(&logits, 3, &p, 0, pos) as usize] += 1;
@@ -213,9 +232,23 @@ mod tests {
 
     #[test]
     fn bad_params_are_named() {
-        let bad_t = SamplingParams { temperature: -1.0, ..Default::default() };
-        assert!(bad_t.validate().expect_err("t").to_string().contains("temperature"));
-        let bad_p = SamplingParams { top_p: 0.0, ..Default::default() };
-        assert!(bad_p.validate().expect_err("p").to_string().contains("top-p"));
+        let bad_t = SamplingParams {
+            temperature: -1.0,
+            ..Default::default()
+        };
+        assert!(bad_t
+            .validate()
+            .expect_err("t")
+            .to_string()
+            .contains("temperature"));
+        let bad_p = SamplingParams {
+            top_p: 0.0,
+            ..Default::default()
+        };
+        assert!(bad_p
+            .validate()
+            .expect_err("p")
+            .to_string()
+            .contains("top-p"));
     }
 }

@@ -100,7 +100,10 @@ mod tests {
         for tile in schedule(len) {
             assert!(tile.size.is_power_of_two());
             assert_eq!(tile.in_start + tile.size, tile.step + 1, "{tile:?}");
-            assert!(tile.out_start > tile.step, "{tile:?} writes a finished output");
+            assert!(
+                tile.out_start > tile.step,
+                "{tile:?} writes a finished output"
+            );
             let (lo, hi) = tile.filter_range();
             assert!(lo >= 1 && hi < 2 * tile.size, "{tile:?} taps {lo}..={hi}");
             for s in tile.in_start..=tile.step {

@@ -6,12 +6,18 @@ use flashconv::model::{read_all_f32, Model};
 use std::path::Path;
 
 fn fixture() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny"))
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hf_tiny"
+    ))
 }
 
 fn max_abs_diff(a: &[f64], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - *y as f64).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - *y as f64).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]

@@ -1,0 +1,278 @@
+//! The long-convolution part of the Hyena mixer on the GPU, in three exact methods:
+//!
+//! - `flash`: the relaxed tiling of [`crate::tiling`]; after each token has gone through
+//!   every layer, one tile covering all layers' channels runs as one dispatch.
+//! - `lazy`: the direct causal sum over the whole history at every step.
+//! - `eager`: each new input is pushed into every future accumulator at once.
+//!
+//! plus `none` (the diagonal term only: the cost of everything but the mixer).
+//! The histories are arenas over all layers (channel `g = layer * D + c` owns positions
+//! `g * L .. g * L + L`), so a kernel touching every layer binds one buffer.
+
+use crate::error::{Error, Result};
+use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::tiling;
+use std::fmt;
+use std::str::FromStr;
+
+/// WGSL source of the mixer kernels.
+pub const MIXER_WGSL: &str = include_str!("../shaders/mixer.wgsl");
+
+/// How the long convolution is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// Relaxed tiling (Flash Inference), O(L log^2 L).
+    Flash,
+    /// Direct sum over the history at each step, O(L^2).
+    Lazy,
+    /// Push each input into all future accumulators, O(L^2).
+    Eager,
+    /// Diagonal term only (not the model: measures the non-mixer cost).
+    None,
+}
+
+impl Method {
+    /// All methods, in the order benchmarks report them.
+    pub const ALL: [Method; 4] = [Method::Flash, Method::Lazy, Method::Eager, Method::None];
+
+    /// Lower-case name as used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Flash => "flash",
+            Method::Lazy => "lazy",
+            Method::Eager => "eager",
+            Method::None => "none",
+        }
+    }
+
+    /// Whether this method computes the model exactly (`none` does not).
+    pub fn is_exact(self) -> bool {
+        self != Method::None
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s.trim())
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "unknown method '{s}': use flash, lazy, eager or none"
+                ))
+            })
+    }
+}
+
+/// The compiled mixer kernels (compiled once per model, shared by its sessions).
+#[derive(Debug)]
+pub struct MixerKernels {
+    gate: Kernel,
+    lazy: Kernel,
+    eager: Kernel,
+    tile_direct: Kernel,
+}
+
+const MIXER_ACCESS: [Access; 6] = [
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
+
+impl MixerKernels {
+    /// Compiles the kernels of `shaders/mixer.wgsl`.
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let k = |entry| Kernel::new(ctx, MIXER_WGSL, entry, &MIXER_ACCESS);
+        Ok(MixerKernels {
+            gate: k("gate")?,
+            lazy: k("lazy")?,
+            eager: k("eager")?,
+            tile_direct: k("tile_direct")?,
+        })
+    }
+}
+
+/// Per-session mixer state: v history, z accumulators, filters, and bind groups.
+#[derive(Debug)]
+pub struct Mixer {
+    method: Method,
+    layers: usize,
+    d: usize,
+    len: usize,
+    gate: Vec<wgpu::BindGroup>,
+    lazy: Vec<wgpu::BindGroup>,
+    eager: Vec<wgpu::BindGroup>,
+    tile_direct: wgpu::BindGroup,
+    /// v history arena [M * D][L].
+    pub v_hist: wgpu::Buffer,
+    /// z accumulator arena [M * D][L] (flash and eager).
+    pub z_acc: wgpu::Buffer,
+}
+
+/// Buffers the mixer reads from and writes to that the session owns.
+pub struct MixerIo<'a> {
+    /// Ring of the last three in_proj outputs of each layer, [M][3][3D].
+    pub u_ring: &'a [wgpu::Buffer],
+    /// x0 gate of the current layer [D].
+    pub x0: &'a wgpu::Buffer,
+    /// Mixer output y = z * x0 [D].
+    pub y: &'a wgpu::Buffer,
+}
+
+impl Mixer {
+    /// Allocates the mixer state of a session of length `len`. `filters[l]` is layer l's
+    /// filter `[D][len]`; `params[l]` its `[short_w 9D | short_b 3D | diag D]` buffer.
+    pub fn new(
+        ctx: &GpuContext,
+        kernels: &MixerKernels,
+        method: Method,
+        d: usize,
+        len: usize,
+        filters: &[Vec<f32>],
+        params: &[wgpu::Buffer],
+        io: MixerIo<'_>,
+    ) -> Result<Self> {
+        let layers = filters.len();
+        let total = layers as u64 * d as u64 * len as u64;
+        if total >= u32::MAX as u64 / 2 {
+            return Err(Error::Limit(format!(
+                "history of {layers} layers x {d} channels x {len} positions exceeds 32-bit indexing"
+            )));
+        }
+        let flat: Vec<f32> = filters.iter().flatten().copied().collect();
+        let k = ctx.buffer_init("filters", &flat)?;
+        let v_hist = ctx.buffer_zeroed("v_hist", total * 4)?;
+        let needs_acc = matches!(method, Method::Flash | Method::Eager);
+        let z_acc = ctx.buffer_zeroed("z_acc", if needs_acc { total * 4 } else { 16 })?;
+        let dummies: Vec<wgpu::Buffer> = (0..4)
+            .map(|i| ctx.buffer_zeroed(&format!("unused{i}"), 16))
+            .collect::<Result<_>>()?;
+        let bind = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
+        let [d0, d1, d2, d3] = [&dummies[0], &dummies[1], &dummies[2], &dummies[3]];
+        let gate = (0..layers)
+            .map(|l| {
+                bind(
+                    &kernels.gate,
+                    [&io.u_ring[l], &params[l], &z_acc, &v_hist, io.x0, io.y],
+                )
+            })
+            .collect();
+        let lazy = (0..layers)
+            .map(|l| bind(&kernels.lazy, [&v_hist, &k, &params[l], io.x0, io.y, d3]))
+            .collect();
+        let eager = (0..layers)
+            .map(|_| bind(&kernels.eager, [&v_hist, &k, d0, &z_acc, d1, d2]))
+            .collect();
+        let tile_direct = bind(&kernels.tile_direct, [&v_hist, &k, d0, &z_acc, d1, d2]);
+        Ok(Mixer {
+            method,
+            layers,
+            d,
+            len,
+            gate,
+            lazy,
+            eager,
+            tile_direct,
+            v_hist,
+            z_acc,
+        })
+    }
+
+    fn words(&self, layer: usize, t: usize) -> [u32; 10] {
+        [
+            self.d as u32,
+            self.len as u32,
+            t as u32,
+            layer as u32,
+            0,
+            (t % 3) as u32,
+            0,
+            0,
+            0,
+            0,
+        ]
+    }
+
+    /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t).
+    pub fn record_layer(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        layer: usize,
+        t: usize,
+    ) -> Result<()> {
+        let mut w = self.words(layer, t);
+        w[4] = match self.method {
+            Method::Flash | Method::Eager => 0,
+            Method::None => 1,
+            Method::Lazy => 2,
+        };
+        let d = self.d as u32;
+        dispatch(pass, arena, &k.gate, &self.gate[layer], &w, d.div_ceil(256))?;
+        match self.method {
+            Method::Lazy => dispatch(pass, arena, &k.lazy, &self.lazy[layer], &w, d)?,
+            Method::Eager => {
+                let future = (self.len - 1 - t) as u32;
+                w[9] = future;
+                if future > 0 {
+                    let off = arena.push(&w)?;
+                    pass.set_pipeline(&k.eager.pipeline);
+                    pass.set_bind_group(0, arena.bind_group(), &[off]);
+                    pass.set_bind_group(1, &self.eager[layer], &[]);
+                    pass.dispatch_workgroups(future.div_ceil(256), d, 1);
+                }
+            }
+            Method::Flash | Method::None => {}
+        }
+        Ok(())
+    }
+
+    /// Records the flash tile of step `t` over every layer's channels (no-op for the
+    /// other methods and at the last position).
+    pub fn record_tiles(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        t: usize,
+    ) -> Result<()> {
+        if self.method != Method::Flash {
+            return Ok(());
+        }
+        let Some(tile) = tiling::tile_at(t, self.len) else {
+            return Ok(());
+        };
+        let channels = (self.layers * self.d) as u32;
+        let mut w = self.words(0, t);
+        w[3] = channels;
+        w[6] = tile.size as u32;
+        w[7] = tile.in_start as u32;
+        w[8] = tile.out_start as u32;
+        w[9] = tile.outputs() as u32;
+        let threads = channels as u64 * tile.outputs() as u64;
+        dispatch(
+            pass,
+            arena,
+            &k.tile_direct,
+            &self.tile_direct,
+            &w,
+            threads.div_ceil(256) as u32,
+        )
+    }
+
+    /// Upper bound on dispatches per token (for sizing the parameter arena).
+    pub fn dispatches_per_token(&self) -> usize {
+        2 * self.layers + 8
+    }
+}

@@ -1,0 +1,589 @@
+//! Running a model on the GPU: [`GpuModel`] uploads the weights and compiles every
+//! kernel once; a [`Session`] holds the per-sequence state (histories sized for the
+//! session's length, not for max_seq_len) and runs tokens through the model, recording
+//! many tokens into one command encoder and one compute pass per submit.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::mixer::{Method, Mixer, MixerIo, MixerKernels};
+use crate::model::Model;
+use crate::sampling::{self, SamplingParams};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// WGSL source of the dense per-token kernels.
+pub const SESSION_WGSL: &str = include_str!("../shaders/session.wgsl");
+
+const FLAG_BIAS: u32 = 1;
+const FLAG_GELU: u32 = 2;
+const FLAG_ACC: u32 = 4;
+
+/// Kernels of `shaders/session.wgsl`.
+#[derive(Debug)]
+struct DenseKernels {
+    embed: Kernel,
+    layer_norm: Kernel,
+    matvec: Kernel,
+}
+
+impl DenseKernels {
+    fn new(ctx: &GpuContext) -> Result<Self> {
+        let access = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+        let k = |entry| Kernel::new(ctx, SESSION_WGSL, entry, &access);
+        Ok(DenseKernels {
+            embed: k("embed")?,
+            layer_norm: k("layer_norm")?,
+            matvec: k("matvec")?,
+        })
+    }
+}
+
+/// One layer's weights on the GPU.
+#[derive(Debug)]
+struct LayerBuffers {
+    norm1_w: wgpu::Buffer,
+    norm1_b: wgpu::Buffer,
+    in_proj_w: wgpu::Buffer,
+    in_proj_b: wgpu::Buffer,
+    out_proj_w: wgpu::Buffer,
+    out_proj_b: wgpu::Buffer,
+    norm2_w: wgpu::Buffer,
+    norm2_b: wgpu::Buffer,
+    fc1_w: wgpu::Buffer,
+    fc1_b: wgpu::Buffer,
+    fc2_w: wgpu::Buffer,
+    fc2_b: wgpu::Buffer,
+}
+
+#[derive(Debug)]
+struct ModelInner {
+    ctx: GpuContext,
+    model: Model,
+    layers: Vec<LayerBuffers>,
+    embed: wgpu::Buffer,
+    ln_f_w: wgpu::Buffer,
+    ln_f_b: wgpu::Buffer,
+    lm_head: wgpu::Buffer,
+    zero: wgpu::Buffer,
+    dense: DenseKernels,
+    mixer: MixerKernels,
+}
+
+/// A model uploaded to a device, with its kernels compiled. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct GpuModel {
+    inner: Arc<ModelInner>,
+}
+
+impl GpuModel {
+    /// Uploads `model`'s weights to `ctx`'s device and compiles the kernels.
+    pub fn new(ctx: &GpuContext, model: Model) -> Result<Self> {
+        let up = |name: &str, data: &[f32]| ctx.buffer_init(name, data);
+        let layers = model
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(LayerBuffers {
+                    norm1_w: up("norm1.w", &l.norm1_w)?,
+                    norm1_b: up("norm1.b", &l.norm1_b)?,
+                    in_proj_w: up("in_proj.w", &l.in_proj_w)?,
+                    in_proj_b: up("in_proj.b", &l.in_proj_b)?,
+                    out_proj_w: up("out_proj.w", &l.out_proj_w)?,
+                    out_proj_b: up("out_proj.b", &l.out_proj_b)?,
+                    norm2_w: up("norm2.w", &l.norm2_w)?,
+                    norm2_b: up("norm2.b", &l.norm2_b)?,
+                    fc1_w: up("fc1.w", &l.fc1_w)?,
+                    fc1_b: up("fc1.b", &l.fc1_b)?,
+                    fc2_w: up("fc2.w", &l.fc2_w)?,
+                    fc2_b: up("fc2.b", &l.fc2_b)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let inner = ModelInner {
+            embed: up("embed", &model.embed)?,
+            ln_f_w: up("ln_f.w", &model.ln_f_w)?,
+            ln_f_b: up("ln_f.b", &model.ln_f_b)?,
+            lm_head: up("lm_head", &model.lm_head)?,
+            zero: ctx.buffer_zeroed("zero", 16)?,
+            dense: DenseKernels::new(ctx)?,
+            mixer: MixerKernels::new(ctx)?,
+            layers,
+            model,
+            ctx: ctx.clone(),
+        };
+        Ok(GpuModel {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.model.config
+    }
+
+    /// The CPU copy of the weights.
+    pub fn model(&self) -> &Model {
+        &self.inner.model
+    }
+
+    /// The device context.
+    pub fn ctx(&self) -> &GpuContext {
+        &self.inner.ctx
+    }
+}
+
+/// Options of a [`Session`].
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Long-convolution method.
+    pub method: Method,
+    /// Positions the session can hold (prompt + generated tokens); at most max_seq_len.
+    pub len: usize,
+    /// How many positions' logits (and hidden states) are kept on the GPU, as a ring:
+    /// 1 for generation, the sequence length for scoring.
+    pub logit_rows: usize,
+    /// Tokens recorded per submit when consuming known tokens.
+    pub tokens_per_submit: usize,
+}
+
+impl SessionOptions {
+    /// Defaults for a session of `len` positions with `method`.
+    pub fn new(method: Method, len: usize) -> Self {
+        SessionOptions {
+            method,
+            len,
+            logit_rows: 1,
+            tokens_per_submit: 32,
+        }
+    }
+}
+
+/// Per-sequence GPU state and the token loop.
+#[derive(Debug)]
+pub struct Session {
+    model: GpuModel,
+    opts: SessionOptions,
+    pos: usize,
+    arena: ParamArena,
+    mixer: Mixer,
+    tokens: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    hidden: wgpu::Buffer,
+    bg: SessionBindGroups,
+}
+
+#[derive(Debug)]
+struct LayerBindGroups {
+    norm1: wgpu::BindGroup,
+    in_proj: wgpu::BindGroup,
+    out_proj: wgpu::BindGroup,
+    norm2: wgpu::BindGroup,
+    fc1: wgpu::BindGroup,
+    fc2: wgpu::BindGroup,
+}
+
+#[derive(Debug)]
+struct SessionBindGroups {
+    embed: wgpu::BindGroup,
+    layers: Vec<LayerBindGroups>,
+    ln_f: wgpu::BindGroup,
+    lm_head: wgpu::BindGroup,
+}
+
+impl Session {
+    /// Allocates a session. Fails with a clear message if `len` exceeds max_seq_len or
+    /// the buffers exceed the device's limits.
+    pub fn new(model: &GpuModel, opts: SessionOptions) -> Result<Self> {
+        let m = &model.inner;
+        let ctx = &m.ctx;
+        let c = &m.model.config;
+        if opts.len == 0 || opts.len > c.max_seq_len {
+            return Err(Error::input(format!(
+                "session length {} must be between 1 and max_seq_len = {}",
+                opts.len, c.max_seq_len
+            )));
+        }
+        let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
+        let rows = opts.logit_rows.clamp(1, opts.len);
+        let act = |name: &str, n: usize| ctx.buffer_zeroed(name, n as u64 * 4);
+        let x = act("x", d)?;
+        let xn = act("xn", d)?;
+        let y = act("y", d)?;
+        let x0 = act("x0", d)?;
+        let a = act("mlp", di)?;
+        let tokens = act("tokens", opts.len)?;
+        let logits = act("logits", rows * vp)?;
+        let hidden = act("hidden", rows * d)?;
+        let u_ring: Vec<wgpu::Buffer> = (0..c.n_layer)
+            .map(|_| act("u_ring", 9 * d))
+            .collect::<Result<_>>()?;
+        // Filters materialised in f64 on the CPU for this session's length, then f32.
+        let mut filters = Vec::with_capacity(c.n_layer);
+        let mut params = Vec::with_capacity(c.n_layer);
+        for (l, lw) in m.model.layers.iter().enumerate() {
+            let k = m.model.filter(l, opts.len)?;
+            let mut p: Vec<f32> = Vec::with_capacity(13 * d);
+            p.extend_from_slice(&lw.short_w);
+            p.extend_from_slice(&lw.short_b);
+            p.extend((0..d).map(|ch| (k[ch * opts.len] + lw.filter_bias[ch] as f64) as f32));
+            params.push(ctx.buffer_init("mixer_params", &p)?);
+            filters.push(k.into_iter().map(|v| v as f32).collect::<Vec<f32>>());
+        }
+        let io = MixerIo {
+            u_ring: &u_ring,
+            x0: &x0,
+            y: &y,
+        };
+        let mixer = Mixer::new(
+            ctx,
+            &m.mixer,
+            opts.method,
+            d,
+            opts.len,
+            &filters,
+            &params,
+            io,
+        )?;
+        let dk = &m.dense;
+        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| k.bind(ctx, &b);
+        let layers = m
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, w)| LayerBindGroups {
+                norm1: bind(&dk.layer_norm, [&x, &w.norm1_w, &w.norm1_b, &xn]),
+                in_proj: bind(&dk.matvec, [&w.in_proj_w, &w.in_proj_b, &xn, &u_ring[l]]),
+                out_proj: bind(&dk.matvec, [&w.out_proj_w, &w.out_proj_b, &y, &x]),
+                norm2: bind(&dk.layer_norm, [&x, &w.norm2_w, &w.norm2_b, &xn]),
+                fc1: bind(&dk.matvec, [&w.fc1_w, &w.fc1_b, &xn, &a]),
+                fc2: bind(&dk.matvec, [&w.fc2_w, &w.fc2_b, &a, &x]),
+            })
+            .collect();
+        let bg = SessionBindGroups {
+            embed: bind(&dk.embed, [&m.embed, &tokens, &m.zero, &x]),
+            layers,
+            ln_f: bind(&dk.layer_norm, [&x, &m.ln_f_w, &m.ln_f_b, &hidden]),
+            lm_head: bind(&dk.matvec, [&m.lm_head, &m.zero, &hidden, &logits]),
+        };
+        let per_token = 7 * c.n_layer + 4 + mixer.dispatches_per_token();
+        let arena = ParamArena::new(
+            ctx,
+            &dk.matvec.param_layout,
+            per_token * opts.tokens_per_submit.max(1),
+        );
+        Ok(Session {
+            model: model.clone(),
+            opts: SessionOptions {
+                logit_rows: rows,
+                ..opts
+            },
+            pos: 0,
+            arena,
+            mixer,
+            tokens,
+            logits,
+            hidden,
+            bg,
+        })
+    }
+
+    /// Number of positions consumed so far.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Capacity of the session in positions.
+    pub fn len(&self) -> usize {
+        self.opts.len
+    }
+
+    /// Whether nothing has been consumed yet.
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    /// The session's options.
+    pub fn options(&self) -> &SessionOptions {
+        &self.opts
+    }
+
+    /// Runs `ids` through the model at the next positions. Checks every id and the
+    /// remaining length first, so a bad id changes nothing.
+    pub fn feed(&mut self, ids: &[u32]) -> Result<()> {
+        let c = self.model.config();
+        let vp = c.padded_vocab();
+        if let Some((i, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vp) {
+            return Err(Error::input(format!(
+                "token id {id} (input position {i}) is out of range: the model's vocabulary \
+                 has {vp} ids (0..{vp})"
+            )));
+        }
+        if self.pos + ids.len() > self.opts.len {
+            return Err(Error::input(format!(
+                "{} tokens at position {} exceed the session length {} (max_seq_len {})",
+                ids.len(),
+                self.pos,
+                self.opts.len,
+                c.max_seq_len
+            )));
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ctx = self.model.ctx().clone();
+        ctx.queue
+            .write_buffer(&self.tokens, self.pos as u64 * 4, bytemuck::cast_slice(ids));
+        for chunk in ids.chunks(self.opts.tokens_per_submit.max(1)) {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in chunk {
+                    self.record_token(&mut pass, self.pos)?;
+                    self.pos += 1;
+                }
+            }
+            self.arena.upload(&ctx);
+            ctx.queue.submit([enc.finish()]);
+        }
+        Ok(())
+    }
+
+    /// Records the whole forward pass of position `t` (its token id is already in the
+    /// tokens buffer), then the flash tile of step `t`.
+    fn record_token(&mut self, pass: &mut wgpu::ComputePass<'_>, t: usize) -> Result<()> {
+        let m = &self.model.inner;
+        let c = &m.model.config;
+        let (d, di, vp) = (c.d_model as u32, c.d_inner as u32, c.padded_vocab() as u32);
+        let row = (t % self.opts.logit_rows) as u32;
+        let dk = &m.dense;
+        let arena = &mut self.arena;
+        let eps_bits = |e: f64| (e as f32).to_bits();
+        let ln = |eps: f64, out_off: u32| [d, 0, 0, out_off, 0, 0, eps_bits(eps)];
+        let mv = |rows: u32, cols: u32, out_off: u32, flags: u32| [rows, cols, 0, out_off, flags];
+        dispatch(
+            pass,
+            arena,
+            &dk.embed,
+            &self.bg.embed,
+            &[d, 0, 0, 0, 0, t as u32],
+            d.div_ceil(256),
+        )?;
+        let slot = (t % 3) as u32;
+        for (l, bg) in self.bg.layers.iter().enumerate() {
+            dispatch(pass, arena, &dk.layer_norm, &bg.norm1, &ln(1e-5, 0), 1)?;
+            let w = mv(3 * d, d, slot * 3 * d, FLAG_BIAS);
+            dispatch(pass, arena, &dk.matvec, &bg.in_proj, &w, 3 * d)?;
+            self.mixer.record_layer(pass, arena, &m.mixer, l, t)?;
+            let w = mv(d, d, 0, FLAG_BIAS | FLAG_ACC);
+            dispatch(pass, arena, &dk.matvec, &bg.out_proj, &w, d)?;
+            dispatch(pass, arena, &dk.layer_norm, &bg.norm2, &ln(1e-5, 0), 1)?;
+            let w = mv(di, d, 0, FLAG_BIAS | FLAG_GELU);
+            dispatch(pass, arena, &dk.matvec, &bg.fc1, &w, di)?;
+            let w = mv(d, di, 0, FLAG_BIAS | FLAG_ACC);
+            dispatch(pass, arena, &dk.matvec, &bg.fc2, &w, d)?;
+        }
+        let w = ln(c.layer_norm_epsilon, row * d);
+        dispatch(pass, arena, &dk.layer_norm, &self.bg.ln_f, &w, 1)?;
+        let mut w = mv(vp, d, 0, 0);
+        w[2] = row * d;
+        w[3] = row * vp;
+        dispatch(pass, arena, &dk.matvec, &self.bg.lm_head, &w, vp)?;
+        self.mixer.record_tiles(pass, arena, &m.mixer, t)
+    }
+
+    fn check_row(&self, t: usize) -> Result<u64> {
+        if t >= self.pos || t + self.opts.logit_rows < self.pos {
+            return Err(Error::input(format!(
+                "logits of position {t} are not held (consumed {}, keeping the last {})",
+                self.pos, self.opts.logit_rows
+            )));
+        }
+        Ok((t % self.opts.logit_rows) as u64)
+    }
+
+    /// Logits (padded vocabulary) of position `t`, which must be among the last
+    /// `logit_rows` consumed positions. Waits for the GPU.
+    pub fn logits(&self, t: usize) -> Result<Vec<f32>> {
+        let row = self.check_row(t)?;
+        let vp = self.model.config().padded_vocab() as u64;
+        self.model.ctx().read_f32(&self.logits, row * vp, vp)
+    }
+
+    /// Logits of positions `start..end` (all must be held), row-major.
+    pub fn logits_range(&self, start: usize, end: usize) -> Result<Vec<f32>> {
+        self.read_rows(&self.logits, self.model.config().padded_vocab(), start, end)
+    }
+
+    /// Hidden states after ln_f of positions `start..end`, row-major `[n][D]`.
+    pub fn hidden_range(&self, start: usize, end: usize) -> Result<Vec<f32>> {
+        self.read_rows(&self.hidden, self.model.config().d_model, start, end)
+    }
+
+    fn read_rows(
+        &self,
+        buf: &wgpu::Buffer,
+        width: usize,
+        start: usize,
+        end: usize,
+    ) -> Result<Vec<f32>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.check_row(start)?;
+        self.check_row(end - 1)?;
+        let rows = self.opts.logit_rows;
+        let mut out = Vec::with_capacity((end - start) * width);
+        // Rows are a ring: read in at most two contiguous pieces.
+        let mut t = start;
+        while t < end {
+            let r = t % rows;
+            let n = (rows - r).min(end - t);
+            out.extend(
+                self.model
+                    .ctx()
+                    .read_f32(buf, (r * width) as u64, (n * width) as u64)?,
+            );
+            t += n;
+        }
+        Ok(out)
+    }
+
+    /// Generates up to `opts.max_tokens` tokens after `prompt` (consumed first), calling
+    /// `on_token` with each new token as soon as it is chosen.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        mut on_token: impl FnMut(u32),
+    ) -> Result<GenerationStats> {
+        opts.sampling.validate()?;
+        if prompt.is_empty() && self.pos == 0 {
+            return Err(Error::input(
+                "the prompt is empty: give at least one token (HyenaDNA adds no leading token; \
+                 e.g. --ids 2 starts from [BOS])",
+            ));
+        }
+        let vocab = self.model.config().vocab_size;
+        let start = Instant::now();
+        self.feed(prompt)?;
+        let prompt_time = start.elapsed().as_secs_f64();
+        let gen_start = Instant::now();
+        let mut tokens = Vec::new();
+        let mut stop = StopReason::MaxTokens;
+        while tokens.len() < opts.max_tokens {
+            if opts.cancel.is_cancelled() {
+                stop = StopReason::Cancelled;
+                break;
+            }
+            let t = self.pos - 1;
+            let logits = self.logits(t)?;
+            let next = sampling::sample(&logits, vocab, &opts.sampling, 0, self.pos as u32);
+            tokens.push(next);
+            on_token(next);
+            if opts.stop_ids.contains(&next) {
+                stop = StopReason::StopToken(next);
+                break;
+            }
+            if tokens.len() == opts.max_tokens {
+                break;
+            }
+            if self.pos >= self.opts.len {
+                stop = StopReason::SequenceFull;
+                break;
+            }
+            self.feed(&[next])?;
+        }
+        Ok(GenerationStats {
+            tokens,
+            stop,
+            prompt_seconds: prompt_time,
+            generate_seconds: gen_start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// A cloneable handle that stops a running generation at the next token.
+#[derive(Clone, Debug, Default)]
+pub struct CancelHandle(Arc<AtomicBool>);
+
+impl CancelHandle {
+    /// A fresh, not-cancelled handle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    /// Whether cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Options of [`Session::generate`].
+#[derive(Clone, Debug, Default)]
+pub struct GenerateOptions {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Sampling parameters.
+    pub sampling: SamplingParams,
+    /// Generation stops after emitting any of these ids.
+    pub stop_ids: Vec<u32>,
+    /// Cancellation handle.
+    pub cancel: CancelHandle,
+}
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// A stop id was generated.
+    StopToken(u32),
+    /// The sequence reached the session length (max_seq_len).
+    SequenceFull,
+    /// The cancellation handle was used.
+    Cancelled,
+}
+
+/// What [`Session::generate`] returns.
+#[derive(Clone, Debug)]
+pub struct GenerationStats {
+    /// The generated ids (the prompt not included).
+    pub tokens: Vec<u32>,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Seconds spent consuming the prompt.
+    pub prompt_seconds: f64,
+    /// Seconds spent generating.
+    pub generate_seconds: f64,
+}
+
+impl GenerationStats {
+    /// Generated tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.tokens.len() as f64 / self.generate_seconds.max(1e-9)
+    }
+}
+
+/// Session length for a prompt of `prompt_len` plus `max_tokens` new tokens: the last
+/// generated token is never fed back, and the total is capped by max_seq_len.
+pub fn session_len(config: &Config, prompt_len: usize, max_tokens: usize) -> Result<usize> {
+    if prompt_len >= config.max_seq_len && max_tokens > 0 {
+        return Err(Error::input(format!(
+            "the prompt has {prompt_len} tokens but max_seq_len is {}: nothing can be generated",
+            config.max_seq_len
+        )));
+    }
+    if prompt_len > config.max_seq_len {
+        return Err(Error::input(format!(
+            "the input has {prompt_len} tokens, more than max_seq_len = {}",
+            config.max_seq_len
+        )));
+    }
+    let full = prompt_len + max_tokens.saturating_sub(1);
+    Ok(full.min(config.max_seq_len - 1).max(prompt_len).max(1))
+}
