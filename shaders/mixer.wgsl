@@ -1,7 +1,8 @@
 // The Hyena mixer's per-token work and the long convolution, dispatched by
-// src/mixer.rs. Histories are arenas over all layers: channel g = layer * D + c owns
-// v_hist[g * L .. g * L + L) (and the same range of z_acc and of the filter k), so one
-// dispatch can cover every layer.
+// src/mixer.rs. Histories are time-major arenas over all layers: channel
+// g = layer * D + c of position t lives at t * C + g (C = M * D channels), for v_hist,
+// z_acc and the filter k alike. One dispatch can cover every layer, and neighbouring
+// threads (neighbouring channels) read neighbouring addresses.
 //
 // Shared bindings (meaning per entry point):
 //   r0, r1, r2: read-only; w0, w1, w2: read-write.
@@ -17,7 +18,7 @@ struct Params {
     in_start: u32,   // tile: first input position
     out_start: u32,  // tile: first output position
     outputs: u32,    // tile: number of outputs; eager: number of future positions
-    pad0: u32,
+    chans: u32,      // C: channels of all layers (the arenas' row stride)
     pad1: u32,
     pad2: vec4<u32>,
 }
@@ -59,72 +60,91 @@ fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x1 = short_conv(p.d + c);
     let v = short_conv(2u * p.d + c) * x1;
     let g = p.layer * p.d + c;
-    w0[g * p.len + p.t] = v;
+    w0[p.t * p.chans + g] = v;
     w1[c] = x0;
     if p.mode == 2u { return; }
     var z = r1[12u * p.d + c] * v;
-    if p.mode == 0u { z += r2[g * p.len + p.t]; }
+    if p.mode == 0u { z += r2[p.t * p.chans + g]; }
     w2[c] = z * x0;
 }
 
-// lazy: the direct causal sum at step t, one workgroup per channel:
-// y = (sum_{s<t} k[t-s] v_s + diag * v_t) * x0.
+// lazy: the direct causal sum at step t, one thread per channel (no barriers; threads
+// read neighbouring addresses): y = (sum_{s<t} k[t-s] v_s + diag * v_t) * x0.
 // r0 = v_hist, r1 = k arena, r2 = mixer params, w0 = x0 (read), w1 = y.
-@compute @workgroup_size(256)
-fn lazy(@builtin(local_invocation_id) lid3: vec3<u32>,
-        @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-    let c = wid.x + wid.y * nwg.x;
-    let lid = lid3.x;
+@compute @workgroup_size(64)
+fn lazy(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
     if c >= p.d { return; }
     let g = p.layer * p.d + c;
-    let base = g * p.len;
-    var s = 0.0;
-    for (var i = lid; i < p.t; i += WG) {
-        s += r1[base + p.t - i] * r0[base + i];
+    let C = p.chans;
+    var s0 = 0.0;
+    var s1 = 0.0;
+    // Two accumulators shorten the dependency chain.
+    var i = 0u;
+    for (; i + 1u < p.t; i += 2u) {
+        s0 += r1[(p.t - i) * C + g] * r0[i * C + g];
+        s1 += r1[(p.t - i - 1u) * C + g] * r0[(i + 1u) * C + g];
     }
-    red[lid] = s;
-    var n = WG / 2u;
-    loop {
-        if n == 0u { break; }
-        workgroupBarrier();
-        if lid < n { red[lid] = red[lid] + red[lid + n]; }
-        n = n / 2u;
-    }
-    workgroupBarrier();
-    if lid == 0u {
-        let z = red[0] + r2[12u * p.d + c] * r0[base + p.t];
-        w1[c] = z * w0[c];
-    }
+    if i < p.t { s0 += r1[(p.t - i) * C + g] * r0[i * C + g]; }
+    let z = s0 + s1 + r2[12u * p.d + c] * r0[p.t * C + g];
+    w1[c] = z * w0[c];
 }
 
 // eager: push v_t into every future accumulator of this layer:
 // z_acc[j] += k[j - t] v_t for j in t+1 .. t+1+outputs. r0 = v_hist, r1 = k, w0 = z_acc.
-// Grid: x over future positions (256 per workgroup), y over channels.
+// Thread per (channel, future position), channel fastest.
 @compute @workgroup_size(256)
-fn eager(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let m = gid.x;
-    let c = gid.y;
-    if m >= p.outputs || c >= p.d { return; }
-    let base = (p.layer * p.d + c) * p.len;
-    let j = p.t + 1u + m;
-    w0[base + j] += r1[base + 1u + m] * r0[base + p.t];
+fn eager(@builtin(global_invocation_id) gid: vec3<u32>,
+         @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    let c = idx % p.d;
+    let m = idx / p.d;
+    if m >= p.outputs { return; }
+    let g = p.layer * p.d + c;
+    let C = p.chans;
+    w0[(p.t + 1u + m) * C + g] += r1[(1u + m) * C + g] * r0[p.t * C + g];
 }
 
 // tile_direct: one relaxed-tiling tile as a direct U x U product, all channels of all
 // layers at once. z_acc[g][out_start + m] += sum_i k[g][m + U - i] v[g][in_start + i].
-// r0 = v_hist, r1 = k, w0 = z_acc; p.layer = channel count. Thread per (m, channel).
+// r0 = v_hist, r1 = k, w0 = z_acc. Thread per (channel, output), channel fastest.
 @compute @workgroup_size(256)
 fn tile_direct(@builtin(global_invocation_id) gid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * WG;
-    let m = idx % p.outputs;
-    let g = idx / p.outputs;
-    if g >= p.layer { return; }
-    let base = g * p.len;
+    let C = p.chans;
+    let g = idx % C;
+    let m = idx / C;
+    if m >= p.outputs { return; }
     var s = 0.0;
     for (var i = 0u; i < p.size; i++) {
-        s += r1[base + m + p.size - i] * r0[base + p.in_start + i];
+        s += r1[(m + p.size - i) * C + g] * r0[(p.in_start + i) * C + g];
     }
-    w0[base + p.out_start + m] += s;
+    w0[(p.out_start + m) * C + g] += s;
+}
+
+fn hash32(x: u32) -> u32 {
+    let state = x * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// bench_step (mixer-only benchmark): every channel is a chain through the convolution,
+// v_t = tanh(z_{t-1}) + noise, so nothing can be precomputed. Then z_t is completed from
+// z_acc (mode 0), the diagonal only (mode 1), or left to the lazy kernel (mode 2).
+// r1 = params (diag at 12 D + c), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels.
+@compute @workgroup_size(256)
+fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = gid.x + gid.y * nwg.x * WG;
+    if c >= p.d { return; }
+    let noise = f32(hash32(c ^ hash32(p.t)) >> 8u) * (1.0 / 16777216.0) - 0.5;
+    var prev = 0.0;
+    if p.t > 0u { prev = w1[c]; }
+    let v = tanh(prev) + 0.1 * noise;
+    w0[p.t * p.chans + c] = v;
+    if p.mode == 2u { return; }
+    var z = r1[12u * p.d + c] * v;
+    if p.mode == 0u { z += r2[p.t * p.chans + c]; }
+    w1[c] = z;
 }

@@ -24,11 +24,12 @@ struct Params {
 @group(1) @binding(3) var<storage, read_write> dst: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, 256>;
+const LN_WG: u32 = 64u;
+var<workgroup> red: array<f32, 64>;
 
-// Tree reduction of red[0..WG) into red[0]; all threads must call it.
+// Tree reduction of red[0..LN_WG) into red[0]; all threads must call it.
 fn reduce_sum(lid: u32) -> f32 {
-    var s = WG / 2u;
+    var s = LN_WG / 2u;
     loop {
         if s == 0u { break; }
         workgroupBarrier();
@@ -53,21 +54,21 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // LayerNorm over p.n values (biased variance, two passes for accuracy):
 // src0 = input, src1 = weight, src2 = bias. One workgroup.
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn layer_norm(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
     var s = 0.0;
-    for (var i = lid; i < p.n; i += WG) { s += src0[p.in_off + i]; }
+    for (var i = lid; i < p.n; i += LN_WG) { s += src0[p.in_off + i]; }
     red[lid] = s;
     let mean = reduce_sum(lid) / f32(p.n);
     var q = 0.0;
-    for (var i = lid; i < p.n; i += WG) {
+    for (var i = lid; i < p.n; i += LN_WG) {
         let d = src0[p.in_off + i] - mean;
         q += d * d;
     }
     red[lid] = q;
     let inv = inverseSqrt(reduce_sum(lid) / f32(p.n) + p.eps);
-    for (var i = lid; i < p.n; i += WG) {
+    for (var i = lid; i < p.n; i += LN_WG) {
         dst[p.out_off + i] = (src0[p.in_off + i] - mean) * inv * src1[i] + src2[i];
     }
 }
@@ -81,36 +82,34 @@ fn gelu_tanh(x: f32) -> f32 {
     return 0.5 * x * (1.0 + th);
 }
 
-// Matrix-vector product, one workgroup per output row: src0 = W [n, cols] row-major,
-// src1 = bias, src2 = input. Flags: 1 add bias, 2 apply GELU, 4 accumulate into dst.
-@compute @workgroup_size(256)
-fn matvec(@builtin(local_invocation_id) lid3: vec3<u32>,
-          @builtin(workgroup_id) wid: vec3<u32>,
+// Matrix-vector product, one thread per output row, with the weight stored transposed
+// (src0 = W^T [cols][n], so neighbouring threads read neighbouring addresses and no
+// workgroup barrier is needed): src1 = bias, src2 = input.
+// Flags: 1 add bias, 2 apply GELU, 4 accumulate into dst.
+@compute @workgroup_size(64)
+fn matvec(@builtin(global_invocation_id) gid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = wid.x + wid.y * nwg.x;
-    let lid = lid3.x;
+    let row = gid.x + gid.y * nwg.x * 64u;
     if row >= p.n { return; }
-    let base = row * p.cols;
-    var s = 0.0;
-    for (var i = lid; i < p.cols; i += WG) {
-        s += src0[base + i] * src2[p.in_off + i];
+    var v = 0.0;
+    for (var i = 0u; i < p.cols; i++) {
+        v += src0[i * p.n + row] * src2[p.in_off + i];
     }
-    red[lid] = s;
-    var v = reduce_sum(lid);
-    if lid == 0u {
-        if (p.flags & 1u) != 0u { v += src1[row]; }
-        if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
-        let o = p.out_off + row;
-        if (p.flags & 4u) != 0u { v += dst[o]; }
-        dst[o] = v;
-    }
+    if (p.flags & 1u) != 0u { v += src1[row]; }
+    if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
+    let o = p.out_off + row;
+    if (p.flags & 4u) != 0u { v += dst[o]; }
+    dst[o] = v;
 }
 
-// Plain copy dst[i] = src0[i] (vec4 wide), for measuring the device's copy bandwidth.
+// Plain copy dst[i] = src0[i] over p.n elements, 16 per thread in a grid-stride loop,
+// for measuring the device's copy bandwidth.
 @compute @workgroup_size(256)
 fn copy(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= p.n { return; }
-    dst[i] = src0[i];
+    let threads = nwg.x * nwg.y * WG;
+    let first = gid.x + gid.y * nwg.x * WG;
+    for (var i = first; i < p.n; i += threads) {
+        dst[i] = src0[i];
+    }
 }

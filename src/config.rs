@@ -167,7 +167,7 @@ impl Config {
                 self.short_filter_order
             ));
         }
-        if self.emb_dim < 3 || self.emb_dim % 2 == 0 {
+        if self.emb_dim < 3 || self.emb_dim.is_multiple_of(2) {
             return Err(format!("emb_dim = {} must be odd and >= 3", self.emb_dim));
         }
         let floats = [

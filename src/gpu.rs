@@ -136,7 +136,7 @@ impl GpuContext {
         let limit = self
             .limits
             .max_buffer_size
-            .min(self.limits.max_storage_buffer_binding_size as u64);
+            .min(self.limits.max_storage_buffer_binding_size);
         if size > limit {
             return Err(Error::Limit(format!(
                 "buffer '{label}' needs {size} bytes but this device binds at most {limit} \

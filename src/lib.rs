@@ -3,6 +3,7 @@
 //! Inference (arXiv 2410.12982).
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod fft;

@@ -1,1 +1,487 @@
-fn main() {}
+//! The `flashconv` command line: info, generate, score, bench, random.
+
+use clap::{Args, Parser, Subcommand};
+use flashconv::bench::{self, BenchSpec};
+use flashconv::model::write_f32;
+use flashconv::sampling::SamplingParams;
+use flashconv::session::{session_len, CancelHandle, GenerateOptions, StopReason};
+use flashconv::tokenizer::{parse_ids, Tokenizer};
+use flashconv::{
+    gpu, Config, Error, GpuContext, GpuModel, Method, Model, Result, Session, SessionOptions,
+};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Exact generation from Hyena / HyenaDNA models on any GPU, in near-linear time.
+#[derive(Parser)]
+#[command(name = "flashconv", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List adapters and show the chosen one with its limits and features.
+    Info,
+    /// Generate tokens after a prompt, streaming them as they come.
+    Generate(GenerateArgs),
+    /// Score a sequence: per-token log-probabilities, NLL and perplexity.
+    Score(ScoreArgs),
+    /// Benchmark flash / lazy / eager / none on a random model.
+    Bench(BenchArgs),
+    /// Write a random model of any shape (config.json + model.safetensors, HF layout).
+    Random(RandomArgs),
+}
+
+#[derive(Args)]
+struct ModelArg {
+    /// Model directory (config.json + model.safetensors) or .safetensors file with
+    /// config.json beside it. Default: the bundled model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Long-convolution method.
+    #[arg(long, default_value = "flash")]
+    method: String,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Prompt text (tokenized by the model's tokenizer; no trailing [SEP]).
+    #[arg(long, conflicts_with = "ids")]
+    prompt: Option<String>,
+    /// Prompt as token ids, e.g. 0,7,8.
+    #[arg(long)]
+    ids: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 100)]
+    max_tokens: usize,
+    /// Sampling temperature; 0 = greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// Keep only the k most likely tokens (0 = all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Nucleus sampling: keep the most likely tokens up to probability p.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Random seed.
+    #[arg(long, default_value_t = 299_792_458)]
+    seed: u64,
+    /// Stop after any of these token ids (e.g. 1 for [SEP]).
+    #[arg(long)]
+    stop: Option<String>,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Token ids, used as given.
+    #[arg(long, group = "source")]
+    ids: Option<String>,
+    /// Text, tokenized as the HF tokenizer does (with its trailing [SEP]).
+    #[arg(long, group = "source")]
+    text: Option<String>,
+    /// A file whose text is scored (like --text; trailing newlines are dropped).
+    #[arg(long, group = "source")]
+    input: Option<PathBuf>,
+    /// Write the logits of every position (f32 [n, padded vocab], tensor `logits`).
+    #[arg(long)]
+    logits: Option<PathBuf>,
+    /// Write the final hidden states (after ln_f; f32 [n, d_model], tensor `hidden`).
+    #[arg(long)]
+    hidden: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Layers M.
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    /// Width D.
+    #[arg(long, default_value_t = 256)]
+    dim: usize,
+    /// Sequence lengths, comma-separated.
+    #[arg(long, default_value = "1024")]
+    len: String,
+    /// Methods, comma-separated (flash, lazy, eager, none).
+    #[arg(long, default_value = "flash,lazy,eager,none")]
+    method: String,
+    /// Time the long-convolution schedule alone.
+    #[arg(long)]
+    mixer_only: bool,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Seed of the random model.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct RandomArgs {
+    /// Layers.
+    #[arg(long)]
+    layers: usize,
+    /// Width.
+    #[arg(long)]
+    dim: usize,
+    /// Vocabulary size (12 = HyenaDNA's DNA vocabulary).
+    #[arg(long, default_value_t = 12)]
+    vocab: usize,
+    /// max_seq_len of the model.
+    #[arg(long)]
+    max_len: usize,
+    /// Filter MLP width.
+    #[arg(long, default_value_t = 64)]
+    filter_order: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The bundled default model, embedded in the binary.
+mod bundled {
+    pub const CONFIG: &str = include_str!("../assets/hyenadna-tiny-random/config.json");
+    pub const WEIGHTS: &[u8] = include_bytes!("../assets/hyenadna-tiny-random/model.safetensors");
+}
+
+fn load_model(arg: &Option<PathBuf>) -> Result<(Model, Tokenizer)> {
+    match arg {
+        Some(path) => {
+            let model = Model::load(path)?;
+            let paths = flashconv::model::ModelPaths::resolve(path)?;
+            Ok((model, Tokenizer::for_model_dir(&paths.dir)?))
+        }
+        None => {
+            let where_ = Path::new("<bundled>/model.safetensors");
+            let config = Config::parse(bundled::CONFIG, Path::new("<bundled>/config.json"))?;
+            Ok((
+                Model::from_safetensors(config, bundled::WEIGHTS, where_)?,
+                Tokenizer::dna(),
+            ))
+        }
+    }
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Info => info(),
+        Cmd::Generate(a) => generate(a),
+        Cmd::Score(a) => score(a),
+        Cmd::Bench(a) => run_bench(a),
+        Cmd::Random(a) => random(a),
+    };
+    if let Err(e) = res {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn info() -> Result<()> {
+    let instance = gpu::instance_from_env();
+    let adapters = gpu::list_adapters(&instance);
+    println!("adapters found: {}", adapters.len());
+    for a in &adapters {
+        let i = a.get_info();
+        println!(
+            "  - {} ({:?}, {:?}, driver: {} {})",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info
+        );
+    }
+    let ctx = GpuContext::new()?;
+    let l = &ctx.limits;
+    println!("chosen: {}", ctx.describe());
+    println!("  max_buffer_size: {}", l.max_buffer_size);
+    println!(
+        "  max_storage_buffer_binding_size: {}",
+        l.max_storage_buffer_binding_size
+    );
+    println!(
+        "  max_storage_buffers_per_shader_stage: {}",
+        l.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "  max_compute_workgroup_storage_size: {}",
+        l.max_compute_workgroup_storage_size
+    );
+    println!(
+        "  max_compute_invocations_per_workgroup: {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "  max_compute_workgroups_per_dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    println!("  features: {:?}", ctx.features);
+    Ok(())
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let method: Method = a.model.method.parse()?;
+    let (model, tok) = load_model(&a.model.model)?;
+    let prompt = match (&a.prompt, &a.ids) {
+        (_, Some(ids)) => parse_ids(ids)?,
+        (Some(text), None) => tok.encode(text),
+        (None, None) => tok.encode("ACGT"),
+    };
+    let stop_ids = a
+        .stop
+        .as_deref()
+        .map(parse_ids)
+        .transpose()?
+        .unwrap_or_default();
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        seed: a.seed,
+    };
+    sampling.validate()?;
+    let len = session_len(&model.config, prompt.len(), a.max_tokens)?;
+    let ctx = GpuContext::new()?;
+    let gm = GpuModel::new(&ctx, model)?;
+    let mut session = Session::new(&gm, SessionOptions::new(method, len))?;
+    let opts = GenerateOptions {
+        max_tokens: a.max_tokens,
+        sampling,
+        stop_ids,
+        cancel: CancelHandle::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", tok.decode(&prompt));
+    let _ = out.flush();
+    let stats = session.generate(&prompt, &opts, |id| {
+        let _ = write!(out, "{}", tok.token_str(id));
+        let _ = out.flush();
+    })?;
+    let _ = writeln!(out);
+    if stats.stop == StopReason::SequenceFull {
+        eprintln!(
+            "stopped: the sequence reached max_seq_len ({})",
+            gm.config().max_seq_len
+        );
+    }
+    println!(
+        "{} tokens generated ({:.2} token/s, {} method on {})",
+        stats.tokens.len(),
+        stats.tokens_per_second(),
+        method,
+        ctx.describe()
+    );
+    Ok(())
+}
+
+fn score(a: ScoreArgs) -> Result<()> {
+    let method: Method = a.model.method.parse()?;
+    if !method.is_exact() {
+        return Err(Error::input(
+            "score needs an exact method (flash, lazy or eager)",
+        ));
+    }
+    let (model, tok) = load_model(&a.model.model)?;
+    let ids = match (&a.ids, &a.text, &a.input) {
+        (Some(ids), _, _) => parse_ids(ids)?,
+        (_, Some(text), _) => tok.encode_with_sep(text),
+        (_, _, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            tok.encode_with_sep(text.trim_end_matches(['\n', '\r']))
+        }
+        _ => {
+            return Err(Error::input(
+                "give the sequence with --ids, --text or --input",
+            ))
+        }
+    };
+    if ids.is_empty() {
+        return Err(Error::input("the sequence to score is empty"));
+    }
+    let n = ids.len();
+    let c = &model.config;
+    if n > c.max_seq_len {
+        return Err(Error::input(format!(
+            "the sequence has {n} tokens, more than max_seq_len = {}",
+            c.max_seq_len
+        )));
+    }
+    let (vp, d) = (c.padded_vocab(), c.d_model);
+    let ctx = GpuContext::new()?;
+    let gm = GpuModel::new(&ctx, model)?;
+    let mut opts = SessionOptions::new(method, n);
+    opts.logit_rows = n;
+    let mut s = Session::new(&gm, opts)?;
+    s.feed(&ids)?;
+    let logits = s.logits_range(0, n)?;
+    let mut logprobs = Vec::with_capacity(n.saturating_sub(1));
+    for t in 0..n - 1 {
+        let row = &logits[t * vp..(t + 1) * vp];
+        let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let lse = max
+            + row
+                .iter()
+                .map(|&v| (v as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        logprobs.push(row[ids[t + 1] as usize] as f64 - lse);
+    }
+    let nll = -logprobs.iter().sum::<f64>();
+    let mean = if logprobs.is_empty() {
+        0.0
+    } else {
+        nll / logprobs.len() as f64
+    };
+    let ppl = mean.exp();
+    if let Some(path) = &a.logits {
+        write_f32(path, &[("logits", vec![n, vp], &logits)])?;
+    }
+    if let Some(path) = &a.hidden {
+        let hidden = s.hidden_range(0, n)?;
+        write_f32(path, &[("hidden", vec![n, d], &hidden)])?;
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "tokens": ids,
+            "logprobs": logprobs,
+            "nll": nll,
+            "mean_nll": mean,
+            "perplexity": ppl,
+            "method": method.name(),
+            "adapter": ctx.info.name,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!("{:>6}  {:>10}  {:>12}", "pos", "token", "logprob");
+        for (t, lp) in logprobs.iter().enumerate() {
+            println!(
+                "{:>6}  {:>10}  {:>12.6}",
+                t + 1,
+                tok.token_str(ids[t + 1]),
+                lp
+            );
+        }
+        println!("tokens: {n}  total NLL: {nll:.6}  mean NLL: {mean:.6}  perplexity: {ppl:.6}");
+    }
+    Ok(())
+}
+
+fn run_bench(a: BenchArgs) -> Result<()> {
+    let lens = a
+        .len
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| Error::input(format!("--len: '{s}' is not a length")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if lens.iter().any(|&l| l < 2) {
+        return Err(Error::input("--len: lengths must be at least 2"));
+    }
+    let methods = a
+        .method
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<Method>>>()?;
+    let spec = BenchSpec {
+        layers: a.layers,
+        dim: a.dim,
+        lens,
+        methods,
+        mixer_only: a.mixer_only,
+        seed: a.seed,
+    };
+    let ctx = GpuContext::new()?;
+    eprintln!(
+        "bench on {}: M={} D={} {}",
+        ctx.describe(),
+        a.layers,
+        a.dim,
+        if a.mixer_only {
+            "mixer only"
+        } else {
+            "end to end"
+        }
+    );
+    let report = bench::run(&ctx, &spec, |r| {
+        eprintln!(
+            "  {:<6} {:<10} L={:<7} {:>9.3} s {:>10.1} tok/s{}",
+            r.method,
+            r.mode,
+            r.len,
+            r.seconds,
+            r.tokens_per_s,
+            r.gbps
+                .map(|g| format!("  history reads {g:.2} GB/s"))
+                .unwrap_or_default()
+        );
+    })?;
+    println!(
+        "adapter: {} ({}, {})",
+        report.adapter, report.backend, report.device_type
+    );
+    println!("copy bandwidth: {:.2} GB/s", report.copy_gbps);
+    println!("| method | mode | L | seconds | tokens/s | x flash |");
+    println!("|---|---|---|---|---|---|");
+    for r in &report.results {
+        let flash = report
+            .results
+            .iter()
+            .find(|f| f.method == "flash" && f.len == r.len && f.mode == r.mode);
+        let ratio = flash
+            .map(|f| format!("{:.2}", r.seconds / f.seconds))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "| {} | {} | {} | {:.3} | {:.1} | {} |",
+            r.method, r.mode, r.len, r.seconds, r.tokens_per_s, ratio
+        );
+    }
+    for len in spec.lens.iter() {
+        let get = |m: &str| {
+            report
+                .results
+                .iter()
+                .find(|r| r.method == m && r.len == *len && r.mode == "end_to_end")
+        };
+        if let (Some(f), Some(n)) = (get("flash"), get("none")) {
+            println!(
+                "L={len}: mixer share of flash end to end = {:.1}%",
+                100.0 * (f.seconds - n.seconds) / f.seconds
+            );
+        }
+    }
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        std::fs::write(path, text).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn random(a: RandomArgs) -> Result<()> {
+    let mut cfg = Config::new(a.layers, a.dim, a.vocab, a.max_len);
+    cfg.filter_order = a.filter_order;
+    let model = Model::random(cfg, a.seed)?;
+    model.save(&a.out)?;
+    println!(
+        "wrote {} ({} parameters)",
+        a.out.display(),
+        model.param_count()
+    );
+    Ok(())
+}

@@ -78,6 +78,7 @@ pub struct MixerKernels {
     lazy: Kernel,
     eager: Kernel,
     tile_direct: Kernel,
+    bench_step: Kernel,
 }
 
 const MIXER_ACCESS: [Access; 6] = [
@@ -90,6 +91,11 @@ const MIXER_ACCESS: [Access; 6] = [
 ];
 
 impl MixerKernels {
+    /// The parameter layout (identical for every kernel), for a [`ParamArena`].
+    pub fn param_layout(&self) -> &wgpu::BindGroupLayout {
+        &self.gate.param_layout
+    }
+
     /// Compiles the kernels of `shaders/mixer.wgsl`.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let k = |entry| Kernel::new(ctx, MIXER_WGSL, entry, &MIXER_ACCESS);
@@ -98,6 +104,7 @@ impl MixerKernels {
             lazy: k("lazy")?,
             eager: k("eager")?,
             tile_direct: k("tile_direct")?,
+            bench_step: k("bench_step")?,
         })
     }
 }
@@ -113,14 +120,22 @@ pub struct Mixer {
     lazy: Vec<wgpu::BindGroup>,
     eager: Vec<wgpu::BindGroup>,
     tile_direct: wgpu::BindGroup,
-    /// v history arena [M * D][L].
+    bench_step: wgpu::BindGroup,
+    /// v history arena, time-major [L][M * D].
     pub v_hist: wgpu::Buffer,
-    /// z accumulator arena [M * D][L] (flash and eager).
+    /// z accumulator arena, time-major [L][M * D] (flash and eager).
     pub z_acc: wgpu::Buffer,
+    /// Filter arena, time-major [L][M * D].
+    pub filters: wgpu::Buffer,
 }
 
-/// Buffers the mixer reads from and writes to that the session owns.
+/// What a [`Mixer`] is built from: filters, per-layer parameters, and the buffers it
+/// reads from and writes to that the session owns.
 pub struct MixerIo<'a> {
+    /// Each layer's filter `[D][len]` (f32).
+    pub filters: &'a [Vec<f32>],
+    /// Each layer's `[short_w 9D | short_b 3D | diag D]`, diag = k[0] + filter bias.
+    pub params: &'a [wgpu::Buffer],
     /// Ring of the last three in_proj outputs of each layer, [M][3][3D].
     pub u_ring: &'a [wgpu::Buffer],
     /// x0 gate of the current layer [D].
@@ -130,18 +145,15 @@ pub struct MixerIo<'a> {
 }
 
 impl Mixer {
-    /// Allocates the mixer state of a session of length `len`. `filters[l]` is layer l's
-    /// filter `[D][len]`; `params[l]` its `[short_w 9D | short_b 3D | diag D]` buffer.
+    /// Allocates the mixer state of a session of length `len` over layers of `d` channels.
     pub fn new(
         ctx: &GpuContext,
         kernels: &MixerKernels,
         method: Method,
-        d: usize,
-        len: usize,
-        filters: &[Vec<f32>],
-        params: &[wgpu::Buffer],
+        (d, len): (usize, usize),
         io: MixerIo<'_>,
     ) -> Result<Self> {
+        let (filters, params) = (io.filters, io.params);
         let layers = filters.len();
         let total = layers as u64 * d as u64 * len as u64;
         if total >= u32::MAX as u64 / 2 {
@@ -149,7 +161,13 @@ impl Mixer {
                 "history of {layers} layers x {d} channels x {len} positions exceeds 32-bit indexing"
             )));
         }
-        let flat: Vec<f32> = filters.iter().flatten().copied().collect();
+        // Time-major: k[t * C + layer * D + c].
+        let mut flat = Vec::with_capacity(total as usize);
+        for t in 0..len {
+            for f in filters {
+                flat.extend((0..d).map(|c| f[c * len + t]));
+            }
+        }
         let k = ctx.buffer_init("filters", &flat)?;
         let v_hist = ctx.buffer_zeroed("v_hist", total * 4)?;
         let needs_acc = matches!(method, Method::Flash | Method::Eager);
@@ -174,6 +192,10 @@ impl Mixer {
             .map(|_| bind(&kernels.eager, [&v_hist, &k, d0, &z_acc, d1, d2]))
             .collect();
         let tile_direct = bind(&kernels.tile_direct, [&v_hist, &k, d0, &z_acc, d1, d2]);
+        let bench_step = bind(
+            &kernels.bench_step,
+            [d0, &params[0], &z_acc, &v_hist, io.y, d2],
+        );
         Ok(Mixer {
             method,
             layers,
@@ -183,24 +205,18 @@ impl Mixer {
             lazy,
             eager,
             tile_direct,
+            bench_step,
             v_hist,
             z_acc,
+            filters: k,
         })
     }
 
-    fn words(&self, layer: usize, t: usize) -> [u32; 10] {
-        [
-            self.d as u32,
-            self.len as u32,
-            t as u32,
-            layer as u32,
-            0,
-            (t % 3) as u32,
-            0,
-            0,
-            0,
-            0,
-        ]
+    /// The parameter block shared by the mixer kernels (see `Params` in mixer.wgsl).
+    fn words(&self, layer: usize, t: usize) -> [u32; 11] {
+        let chans = (self.layers * self.d) as u32;
+        let (d, len, t32, slot) = (self.d as u32, self.len as u32, t as u32, (t % 3) as u32);
+        [d, len, t32, layer as u32, 0, slot, 0, 0, 0, 0, chans]
     }
 
     /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t).
@@ -221,21 +237,30 @@ impl Mixer {
         let d = self.d as u32;
         dispatch(pass, arena, &k.gate, &self.gate[layer], &w, d.div_ceil(256))?;
         match self.method {
-            Method::Lazy => dispatch(pass, arena, &k.lazy, &self.lazy[layer], &w, d)?,
-            Method::Eager => {
-                let future = (self.len - 1 - t) as u32;
-                w[9] = future;
-                if future > 0 {
-                    let off = arena.push(&w)?;
-                    pass.set_pipeline(&k.eager.pipeline);
-                    pass.set_bind_group(0, arena.bind_group(), &[off]);
-                    pass.set_bind_group(1, &self.eager[layer], &[]);
-                    pass.dispatch_workgroups(future.div_ceil(256), d, 1);
-                }
-            }
+            Method::Lazy => dispatch(pass, arena, &k.lazy, &self.lazy[layer], &w, d.div_ceil(64))?,
+            Method::Eager => self.record_eager(pass, arena, k, layer, t)?,
             Method::Flash | Method::None => {}
         }
         Ok(())
+    }
+
+    /// Pushes v_t of `layer` into all its future accumulators.
+    fn record_eager(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        layer: usize,
+        t: usize,
+    ) -> Result<()> {
+        let future = (self.len - 1 - t) as u32;
+        if future == 0 {
+            return Ok(());
+        }
+        let mut w = self.words(layer, t);
+        w[9] = future;
+        let groups = (future as u64 * self.d as u64).div_ceil(256);
+        dispatch(pass, arena, &k.eager, &self.eager[layer], &w, groups as u32)
     }
 
     /// Records the flash tile of step `t` over every layer's channels (no-op for the
@@ -255,7 +280,6 @@ impl Mixer {
         };
         let channels = (self.layers * self.d) as u32;
         let mut w = self.words(0, t);
-        w[3] = channels;
         w[6] = tile.size as u32;
         w[7] = tile.in_start as u32;
         w[8] = tile.out_start as u32;
@@ -269,6 +293,40 @@ impl Mixer {
             &w,
             threads.div_ceil(256) as u32,
         )
+    }
+
+    /// Mixer-only benchmark step `t` over all channels (a mixer built with one "layer"
+    /// of M * D channels): v_t = tanh(z_{t-1}) + noise, z_t by this mixer's method (into
+    /// the `y` buffer given at creation), then the flash tile.
+    pub fn record_bench_step(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        t: usize,
+    ) -> Result<()> {
+        let mut w = self.words(0, t);
+        w[4] = match self.method {
+            Method::Flash | Method::Eager => 0,
+            Method::None => 1,
+            Method::Lazy => 2,
+        };
+        let d = self.d as u32;
+        dispatch(
+            pass,
+            arena,
+            &k.bench_step,
+            &self.bench_step,
+            &w,
+            d.div_ceil(256),
+        )?;
+        match self.method {
+            Method::Lazy => dispatch(pass, arena, &k.lazy, &self.lazy[0], &w, d.div_ceil(64))?,
+            Method::Eager => self.record_eager(pass, arena, k, 0, t)?,
+            Method::Flash => self.record_tiles(pass, arena, k, t)?,
+            Method::None => {}
+        }
+        Ok(())
     }
 
     /// Upper bound on dispatches per token (for sizing the parameter arena).

@@ -596,9 +596,12 @@ impl Reader<'_> {
     }
 }
 
+/// Tensors by name: (shape, values as f32).
+pub type TensorMap = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Reads every tensor of a safetensors file as f32 (for tests and tools); errors name
 /// the file and tensor.
-pub fn read_all_f32(path: &Path) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>> {
+pub fn read_all_f32(path: &Path) -> Result<TensorMap> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

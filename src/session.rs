@@ -81,6 +81,11 @@ impl GpuModel {
     /// Uploads `model`'s weights to `ctx`'s device and compiles the kernels.
     pub fn new(ctx: &GpuContext, model: Model) -> Result<Self> {
         let up = |name: &str, data: &[f32]| ctx.buffer_init(name, data);
+        // Matrices are stored transposed ([in][out]) for the thread-per-row matvec.
+        let up_t =
+            |name: &str, data: &[f32], rows: usize| ctx.buffer_init(name, &transpose(data, rows));
+        let c = &model.config;
+        let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
         let layers = model
             .layers
             .iter()
@@ -88,15 +93,15 @@ impl GpuModel {
                 Ok(LayerBuffers {
                     norm1_w: up("norm1.w", &l.norm1_w)?,
                     norm1_b: up("norm1.b", &l.norm1_b)?,
-                    in_proj_w: up("in_proj.w", &l.in_proj_w)?,
+                    in_proj_w: up_t("in_proj.w", &l.in_proj_w, 3 * d)?,
                     in_proj_b: up("in_proj.b", &l.in_proj_b)?,
-                    out_proj_w: up("out_proj.w", &l.out_proj_w)?,
+                    out_proj_w: up_t("out_proj.w", &l.out_proj_w, d)?,
                     out_proj_b: up("out_proj.b", &l.out_proj_b)?,
                     norm2_w: up("norm2.w", &l.norm2_w)?,
                     norm2_b: up("norm2.b", &l.norm2_b)?,
-                    fc1_w: up("fc1.w", &l.fc1_w)?,
+                    fc1_w: up_t("fc1.w", &l.fc1_w, di)?,
                     fc1_b: up("fc1.b", &l.fc1_b)?,
-                    fc2_w: up("fc2.w", &l.fc2_w)?,
+                    fc2_w: up_t("fc2.w", &l.fc2_w, d)?,
                     fc2_b: up("fc2.b", &l.fc2_b)?,
                 })
             })
@@ -105,7 +110,7 @@ impl GpuModel {
             embed: up("embed", &model.embed)?,
             ln_f_w: up("ln_f.w", &model.ln_f_w)?,
             ln_f_b: up("ln_f.b", &model.ln_f_b)?,
-            lm_head: up("lm_head", &model.lm_head)?,
+            lm_head: up_t("lm_head", &model.lm_head, vp)?,
             zero: ctx.buffer_zeroed("zero", 16)?,
             dense: DenseKernels::new(ctx)?,
             mixer: MixerKernels::new(ctx)?,
@@ -132,6 +137,18 @@ impl GpuModel {
     pub fn ctx(&self) -> &GpuContext {
         &self.inner.ctx
     }
+}
+
+/// `w` [rows][cols] row-major -> [cols][rows].
+fn transpose(w: &[f32], rows: usize) -> Vec<f32> {
+    let cols = w.len() / rows.max(1);
+    let mut out = vec![0f32; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = w[r * cols + c];
+        }
+    }
+    out
 }
 
 /// Options of a [`Session`].
@@ -232,20 +249,13 @@ impl Session {
             filters.push(k.into_iter().map(|v| v as f32).collect::<Vec<f32>>());
         }
         let io = MixerIo {
+            filters: &filters,
+            params: &params,
             u_ring: &u_ring,
             x0: &x0,
             y: &y,
         };
-        let mixer = Mixer::new(
-            ctx,
-            &m.mixer,
-            opts.method,
-            d,
-            opts.len,
-            &filters,
-            &params,
-            io,
-        )?;
+        let mixer = Mixer::new(ctx, &m.mixer, opts.method, (d, opts.len), io)?;
         let dk = &m.dense;
         let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| k.bind(ctx, &b);
         let layers = m
@@ -287,6 +297,11 @@ impl Session {
             hidden,
             bg,
         })
+    }
+
+    /// The session's mixer state (histories, accumulators, filters).
+    pub fn mixer(&self) -> &Mixer {
+        &self.mixer
     }
 
     /// Number of positions consumed so far.
@@ -374,22 +389,36 @@ impl Session {
         for (l, bg) in self.bg.layers.iter().enumerate() {
             dispatch(pass, arena, &dk.layer_norm, &bg.norm1, &ln(1e-5, 0), 1)?;
             let w = mv(3 * d, d, slot * 3 * d, FLAG_BIAS);
-            dispatch(pass, arena, &dk.matvec, &bg.in_proj, &w, 3 * d)?;
+            dispatch(
+                pass,
+                arena,
+                &dk.matvec,
+                &bg.in_proj,
+                &w,
+                (3 * d).div_ceil(64),
+            )?;
             self.mixer.record_layer(pass, arena, &m.mixer, l, t)?;
             let w = mv(d, d, 0, FLAG_BIAS | FLAG_ACC);
-            dispatch(pass, arena, &dk.matvec, &bg.out_proj, &w, d)?;
+            dispatch(pass, arena, &dk.matvec, &bg.out_proj, &w, d.div_ceil(64))?;
             dispatch(pass, arena, &dk.layer_norm, &bg.norm2, &ln(1e-5, 0), 1)?;
             let w = mv(di, d, 0, FLAG_BIAS | FLAG_GELU);
-            dispatch(pass, arena, &dk.matvec, &bg.fc1, &w, di)?;
+            dispatch(pass, arena, &dk.matvec, &bg.fc1, &w, di.div_ceil(64))?;
             let w = mv(d, di, 0, FLAG_BIAS | FLAG_ACC);
-            dispatch(pass, arena, &dk.matvec, &bg.fc2, &w, d)?;
+            dispatch(pass, arena, &dk.matvec, &bg.fc2, &w, d.div_ceil(64))?;
         }
         let w = ln(c.layer_norm_epsilon, row * d);
         dispatch(pass, arena, &dk.layer_norm, &self.bg.ln_f, &w, 1)?;
         let mut w = mv(vp, d, 0, 0);
         w[2] = row * d;
         w[3] = row * vp;
-        dispatch(pass, arena, &dk.matvec, &self.bg.lm_head, &w, vp)?;
+        dispatch(
+            pass,
+            arena,
+            &dk.matvec,
+            &self.bg.lm_head,
+            &w,
+            vp.div_ceil(64),
+        )?;
         self.mixer.record_tiles(pass, arena, &m.mixer, t)
     }
 

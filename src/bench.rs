@@ -1,0 +1,284 @@
+//! Benchmarks behind `flashconv bench`: end-to-end generation and the mixer alone, per
+//! method and length, on random models, plus the device's copy bandwidth measured in the
+//! same run. Timings exclude pipeline compilation and uploads, and follow a warm-up.
+
+use crate::error::Result;
+use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::mixer::{Method, Mixer, MixerIo, MixerKernels};
+use crate::session::{session_len, GenerateOptions, GpuModel, Session, SessionOptions};
+use crate::{Config, Model};
+use serde::Serialize;
+use std::time::Instant;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    /// Layers M of the random model.
+    pub layers: usize,
+    /// Width D of the random model.
+    pub dim: usize,
+    /// Sequence lengths to run.
+    pub lens: Vec<usize>,
+    /// Methods to run at each length.
+    pub methods: Vec<Method>,
+    /// Time the long-convolution schedule alone (M * D chained channels).
+    pub mixer_only: bool,
+    /// Seed of the random model.
+    pub seed: u64,
+}
+
+/// One measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    /// Method name.
+    pub method: String,
+    /// "mixer" or "end_to_end".
+    pub mode: String,
+    /// Sequence length.
+    pub len: usize,
+    /// Wall-clock seconds for the whole sequence.
+    pub seconds: f64,
+    /// Tokens (steps) per second.
+    pub tokens_per_s: f64,
+    /// For lazy: bandwidth achieved by its history reads, GB/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gbps: Option<f64>,
+}
+
+/// Model shape in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchShape {
+    /// Layers.
+    pub layers: usize,
+    /// Width.
+    pub dim: usize,
+}
+
+/// A whole benchmark run (`--json` writes this, `schema_version` 1).
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// Schema version of this JSON (fields are only ever added).
+    pub schema_version: u32,
+    /// Adapter name.
+    pub adapter: String,
+    /// wgpu backend.
+    pub backend: String,
+    /// Device type (Cpu, DiscreteGpu, ...).
+    pub device_type: String,
+    /// Model shape.
+    pub config: BenchShape,
+    /// Copy-kernel bandwidth of the device, GB/s (read + write bytes).
+    pub copy_gbps: f64,
+    /// The measurements.
+    pub results: Vec<BenchResult>,
+}
+
+/// Runs the benchmark; `progress` receives a line per finished measurement.
+pub fn run(
+    ctx: &GpuContext,
+    spec: &BenchSpec,
+    mut progress: impl FnMut(&BenchResult),
+) -> Result<BenchReport> {
+    let max_len = spec.lens.iter().copied().max().unwrap_or(1);
+    let cfg = Config::new(spec.layers, spec.dim, 12, max_len + 1);
+    let model = Model::random(cfg, spec.seed)?;
+    let copy_gbps = copy_bandwidth(ctx)?;
+    let mut results = Vec::new();
+    if spec.mixer_only {
+        let kernels = MixerKernels::new(ctx)?;
+        for &len in &spec.lens {
+            let filter = stacked_filters(&model, len)?;
+            for &method in &spec.methods {
+                let r = time_mixer(ctx, &kernels, method, &filter, spec.layers * spec.dim, len)?;
+                progress(&r);
+                results.push(r);
+            }
+        }
+    } else {
+        let gm = GpuModel::new(ctx, model)?;
+        for &len in &spec.lens {
+            for &method in &spec.methods {
+                let r = time_generation(&gm, method, len)?;
+                progress(&r);
+                results.push(r);
+            }
+        }
+    }
+    Ok(BenchReport {
+        schema_version: 1,
+        adapter: ctx.info.name.clone(),
+        backend: format!("{:?}", ctx.info.backend),
+        device_type: format!("{:?}", ctx.info.device_type),
+        config: BenchShape {
+            layers: spec.layers,
+            dim: spec.dim,
+        },
+        copy_gbps,
+        results,
+    })
+}
+
+/// All layers' filters as one [M * D][len] array.
+fn stacked_filters(model: &Model, len: usize) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    for l in 0..model.config.n_layer {
+        out.extend(model.filter(l, len)?.into_iter().map(|v| v as f32));
+    }
+    Ok(out)
+}
+
+const STEPS_PER_SUBMIT: usize = 64;
+
+/// A mixer over `channels` chained channels of length `len` (one "layer").
+fn bench_mixer(
+    ctx: &GpuContext,
+    kernels: &MixerKernels,
+    method: Method,
+    filter: &[f32],
+    channels: usize,
+    len: usize,
+) -> Result<(Mixer, Vec<wgpu::Buffer>)> {
+    let stride = filter.len() / channels;
+    let k: Vec<f32> = (0..channels)
+        .flat_map(|c| filter[c * stride..c * stride + len].iter().copied())
+        .collect();
+    let mut params = vec![0f32; 13 * channels];
+    for c in 0..channels {
+        params[12 * channels + c] = k[c * len] + 0.5;
+    }
+    let params = vec![ctx.buffer_init("bench_params", &params)?];
+    let ring = vec![ctx.buffer_zeroed("bench_ring", 16)?];
+    let ones = ctx.buffer_init("bench_ones", &vec![1f32; channels])?;
+    let z_last = ctx.buffer_zeroed("bench_z", channels as u64 * 4)?;
+    let filters = [k];
+    let io = MixerIo {
+        filters: &filters,
+        params: &params,
+        u_ring: &ring,
+        x0: &ones,
+        y: &z_last,
+    };
+    let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
+    Ok((mixer, vec![ones, z_last]))
+}
+
+fn run_mixer_steps(
+    ctx: &GpuContext,
+    kernels: &MixerKernels,
+    mixer: &Mixer,
+    arena: &mut ParamArena,
+    len: usize,
+) -> Result<()> {
+    let mut t = 0;
+    while t < len {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..STEPS_PER_SUBMIT.min(len - t) {
+                mixer.record_bench_step(&mut pass, arena, kernels, t)?;
+                t += 1;
+            }
+        }
+        arena.upload(ctx);
+        ctx.queue.submit([enc.finish()]);
+    }
+    ctx.wait()
+}
+
+fn time_mixer(
+    ctx: &GpuContext,
+    kernels: &MixerKernels,
+    method: Method,
+    filter: &[f32],
+    channels: usize,
+    len: usize,
+) -> Result<BenchResult> {
+    let mut arena = ParamArena::new(ctx, kernels.param_layout(), STEPS_PER_SUBMIT * 8);
+    let warm = len.min(256);
+    let (wm, _keep) = bench_mixer(ctx, kernels, method, filter, channels, warm)?;
+    run_mixer_steps(ctx, kernels, &wm, &mut arena, warm)?;
+    let (mixer, _keep) = bench_mixer(ctx, kernels, method, filter, channels, len)?;
+    ctx.wait()?;
+    let start = Instant::now();
+    run_mixer_steps(ctx, kernels, &mixer, &mut arena, len)?;
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(result(method, "mixer", len, seconds, channels))
+}
+
+fn time_generation(gm: &GpuModel, method: Method, len: usize) -> Result<BenchResult> {
+    let prompt = [7u32];
+    let gen = |n: usize| -> Result<f64> {
+        let slen = session_len(gm.config(), prompt.len(), n)?;
+        let mut s = Session::new(gm, SessionOptions::new(method, slen))?;
+        gm.ctx().wait()?;
+        let opts = GenerateOptions {
+            max_tokens: n,
+            ..Default::default()
+        };
+        let stats = s.generate(&prompt, &opts, |_| {})?;
+        Ok(stats.prompt_seconds + stats.generate_seconds)
+    };
+    gen(len.min(32))?; // warm-up
+    let seconds = gen(len)?;
+    Ok(result(
+        method,
+        "end_to_end",
+        len,
+        seconds,
+        gm.config().n_layer * gm.config().d_model,
+    ))
+}
+
+fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize) -> BenchResult {
+    // Lazy reads, per channel and step t, t + 1 history values and t filter taps.
+    let gbps = (method == Method::Lazy).then(|| {
+        let bytes = channels as f64 * 4.0 * (len as f64 * len as f64);
+        bytes / seconds / 1e9
+    });
+    BenchResult {
+        method: method.name().to_string(),
+        mode: mode.to_string(),
+        len,
+        seconds,
+        tokens_per_s: len as f64 / seconds,
+        gbps,
+    }
+}
+
+/// Copy bandwidth of the device in GB/s (bytes read + bytes written per second) with a
+/// plain copy kernel over 64 MiB buffers, best of several runs.
+pub fn copy_bandwidth(ctx: &GpuContext) -> Result<f64> {
+    let max = ctx.limits.max_storage_buffer_binding_size;
+    let bytes = (64u64 << 20).min(max / 2 * 2);
+    let n = (bytes / 4) as u32;
+    let src = ctx.buffer_zeroed("copy_src", bytes)?;
+    let dst = ctx.buffer_zeroed("copy_dst", bytes)?;
+    let dummy = ctx.buffer_zeroed("copy_dummy", 16)?;
+    let access = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+    let kernel = Kernel::new(ctx, crate::session::SESSION_WGSL, "copy", &access)?;
+    let bg = kernel.bind(ctx, &[&src, &dummy, &dummy, &dst]);
+    let mut arena = ParamArena::new(ctx, &kernel.param_layout, 4);
+    let mut best = 0f64;
+    for _ in 0..4 {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            dispatch(
+                &mut pass,
+                &mut arena,
+                &kernel,
+                &bg,
+                &[n],
+                n.div_ceil(256 * 16),
+            )?;
+        }
+        arena.upload(ctx);
+        ctx.wait()?;
+        let start = Instant::now();
+        ctx.queue.submit([enc.finish()]);
+        ctx.wait()?;
+        let s = start.elapsed().as_secs_f64();
+        best = best.max(2.0 * bytes as f64 / s / 1e9);
+    }
+    Ok(best)
+}
