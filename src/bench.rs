@@ -157,6 +157,7 @@ fn bench_mixer(
         u_ring: &ring,
         x0: &ones,
         y: &z_last,
+        fft_min_tile: crate::mixer::DEFAULT_FFT_MIN_TILE,
     };
     let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
     Ok((mixer, vec![ones, z_last]))

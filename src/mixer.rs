@@ -10,13 +10,26 @@
 //! `g * L .. g * L + L`), so a kernel touching every layer binds one buffer.
 
 use crate::error::{Error, Result};
+use crate::fft::{Direction, FftPlan, FftPlanner, FFT_LIB_WGSL, MAX_WG_FFT};
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
 use crate::tiling;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 /// WGSL source of the mixer kernels.
 pub const MIXER_WGSL: &str = include_str!("../shaders/mixer.wgsl");
+/// WGSL source of the FFT tile kernels (compiled after [`FFT_LIB_WGSL`]).
+pub const TILE_WGSL: &str = include_str!("../shaders/tile.wgsl");
+
+/// The full source of the tile kernels: the FFT library, then the tiles.
+pub fn tile_source() -> String {
+    format!("{FFT_LIB_WGSL}\n{TILE_WGSL}")
+}
+
+/// Default smallest tile side done with FFTs (smaller tiles use the direct product).
+pub const DEFAULT_FFT_MIN_TILE: usize = 64;
 
 /// How the long convolution is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,7 +92,20 @@ pub struct MixerKernels {
     eager: Kernel,
     tile_direct: Kernel,
     bench_step: Kernel,
+    tile_fft: Kernel,
+    tile_gather: Kernel,
+    tile_pointwise: Kernel,
+    tile_scatter: Kernel,
+    planner: Mutex<FftPlanner>,
 }
+
+const TILE_ACCESS: [Access; 5] = [
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
 
 const MIXER_ACCESS: [Access; 6] = [
     Access::Read,
@@ -99,12 +125,18 @@ impl MixerKernels {
     /// Compiles the kernels of `shaders/mixer.wgsl`.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let k = |entry| Kernel::new(ctx, MIXER_WGSL, entry, &MIXER_ACCESS);
+        let tiles = tile_source();
         Ok(MixerKernels {
             gate: k("gate")?,
             lazy: k("lazy")?,
             eager: k("eager")?,
             tile_direct: k("tile_direct")?,
             bench_step: k("bench_step")?,
+            tile_fft: Kernel::new(ctx, &tiles, "tile_fft", &TILE_ACCESS)?,
+            tile_gather: Kernel::new(ctx, &tiles, "tile_gather", &TILE_ACCESS)?,
+            tile_pointwise: Kernel::new(ctx, &tiles, "tile_pointwise", &TILE_ACCESS)?,
+            tile_scatter: Kernel::new(ctx, &tiles, "tile_scatter", &TILE_ACCESS)?,
+            planner: Mutex::new(FftPlanner::new(ctx)?),
         })
     }
 }
@@ -112,6 +144,7 @@ impl MixerKernels {
 /// Per-session mixer state: v history, z accumulators, filters, and bind groups.
 #[derive(Debug)]
 pub struct Mixer {
+    ctx: GpuContext,
     method: Method,
     layers: usize,
     d: usize,
@@ -121,6 +154,8 @@ pub struct Mixer {
     eager: Vec<wgpu::BindGroup>,
     tile_direct: wgpu::BindGroup,
     bench_step: wgpu::BindGroup,
+    fft_min_tile: usize,
+    fft_levels: BTreeMap<usize, FftLevel>,
     /// v history arena, time-major [L][M * D].
     pub v_hist: wgpu::Buffer,
     /// z accumulator arena, time-major [L][M * D] (flash and eager).
@@ -142,6 +177,42 @@ pub struct MixerIo<'a> {
     pub x0: &'a wgpu::Buffer,
     /// Mixer output y = z * x0 [D].
     pub y: &'a wgpu::Buffer,
+    /// Flash tiles of this side and larger use FFTs; smaller ones the direct product.
+    pub fft_min_tile: usize,
+}
+
+/// One FFT tile level (side U): filter spectra of every channel and bind groups.
+#[derive(Debug)]
+struct FftLevel {
+    bind: wgpu::BindGroup,
+    /// For N = 2U above the one-workgroup size: the plan, and its work/scratch buffers.
+    large: Option<(FftPlan, wgpu::Buffer, wgpu::Buffer)>,
+}
+
+/// Filter spectra of level `u` for every channel (channel-major filters `[C][len]`):
+/// FFT of k[0 .. 2U) in f64, scaled by 1 / 2U, frequencies 0 .. U with slot 0 packing
+/// (K[0], K[U]) (both real), as f32 pairs.
+fn level_spectra(filters: &[Vec<f32>], d: usize, len: usize, u: usize) -> Vec<[f32; 2]> {
+    use rustfft::num_complex::Complex;
+    let n = 2 * u;
+    let fft = rustfft::FftPlanner::<f64>::new().plan_fft_forward(n);
+    let mut out = Vec::with_capacity(filters.len() * d * u);
+    let mut buf = vec![Complex::new(0.0, 0.0); n];
+    for f in filters {
+        for c in 0..d {
+            let k = &f[c * len..(c + 1) * len];
+            for (i, slot) in buf.iter_mut().enumerate() {
+                *slot = Complex::new(k.get(i).map_or(0.0, |&x| x as f64), 0.0);
+            }
+            fft.process(&mut buf);
+            let scale = 1.0 / n as f64;
+            out.push([(buf[0].re * scale) as f32, (buf[u].re * scale) as f32]);
+            for b in &buf[1..u] {
+                out.push([(b.re * scale) as f32, (b.im * scale) as f32]);
+            }
+        }
+    }
+    out
 }
 
 impl Mixer {
@@ -197,6 +268,7 @@ impl Mixer {
             [d0, &params[0], &z_acc, &v_hist, io.y, d2],
         );
         Ok(Mixer {
+            ctx: ctx.clone(),
             method,
             layers,
             d,
@@ -206,6 +278,8 @@ impl Mixer {
             eager,
             tile_direct,
             bench_step,
+            fft_min_tile: io.fft_min_tile,
+            fft_levels,
             v_hist,
             z_acc,
             filters: k,
@@ -293,6 +367,48 @@ impl Mixer {
             &w,
             threads.div_ceil(256) as u32,
         )
+    }
+
+    /// One tile through FFTs: fused in one workgroup per channel pair when 2U fits,
+    /// else gather, multi-pass FFT, pointwise, inverse FFT, scatter.
+    fn record_fft_tile(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        tile: &tiling::Tile,
+        level: &FftLevel,
+    ) -> Result<()> {
+        let chans = (self.layers * self.d) as u32;
+        let pairs = chans.div_ceil(2);
+        let u = tile.size as u32;
+        let w = [
+            chans,
+            u,
+            tile.in_start as u32,
+            tile.out_start as u32,
+            tile.outputs() as u32,
+            (2 * u).trailing_zeros(),
+            pairs,
+        ];
+        let Some((plan, work, scratch)) = &level.large else {
+            return dispatch(pass, arena, &k.tile_fft, &level.bind, &w, pairs);
+        };
+        let ctx_groups = |threads: u64| threads.div_ceil(256) as u32;
+        let n = 2 * u as u64;
+        let ctx = self.ctx.clone();
+        dispatch(pass, arena, &k.tile_gather, &level.bind, &w, ctx_groups(pairs as u64 * n))?;
+        plan.encode(&ctx, pass, arena, work, scratch, pairs, Direction::Forward)?;
+        let groups = ctx_groups(pairs as u64 * (u as u64 + 1));
+        dispatch(pass, arena, &k.tile_pointwise, &level.bind, &w, groups)?;
+        plan.encode(&ctx, pass, arena, work, scratch, pairs, Direction::Inverse)?;
+        let groups = ctx_groups(pairs as u64 * tile.outputs() as u64);
+        dispatch(pass, arena, &k.tile_scatter, &level.bind, &w, groups)
+    }
+
+    /// Smallest tile side done with FFTs in this session.
+    pub fn fft_min_tile(&self) -> usize {
+        self.fft_min_tile
     }
 
     /// Mixer-only benchmark step `t` over all channels (a mixer built with one "layer"

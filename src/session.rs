@@ -163,6 +163,8 @@ pub struct SessionOptions {
     pub logit_rows: usize,
     /// Tokens recorded per submit when consuming known tokens.
     pub tokens_per_submit: usize,
+    /// Flash tiles of this side and larger use FFTs, smaller ones a direct product.
+    pub fft_min_tile: usize,
 }
 
 impl SessionOptions {
@@ -173,6 +175,7 @@ impl SessionOptions {
             len,
             logit_rows: 1,
             tokens_per_submit: 32,
+            fft_min_tile: crate::mixer::DEFAULT_FFT_MIN_TILE,
         }
     }
 }
@@ -254,6 +257,7 @@ impl Session {
             u_ring: &u_ring,
             x0: &x0,
             y: &y,
+            fft_min_tile: opts.fft_min_tile,
         };
         let mixer = Mixer::new(ctx, &m.mixer, opts.method, (d, opts.len), io)?;
         let dk = &m.dense;

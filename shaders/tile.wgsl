@@ -1,0 +1,151 @@
+// FFT tiles of the relaxed tiling, dispatched by src/mixer.rs. Concatenated after
+// fft_lib.wgsl (which provides fft_wg, fft_sh and reads fft_twiddles declared here).
+//
+// A tile of side U adds, for every channel g and output m < outputs,
+//   z[out_start + m] += sum_{i<U} k[m + U - i] v[in_start + i]
+// which is entry U + m of the linear convolution of v[in_start .. +U) with k[0 .. 2U):
+// a circular convolution of size N = 2U gives it exactly (the wrap-around only reaches
+// entries below U). Two real channels a, b ride in one complex FFT as a + ib; after the
+// forward transform Y, their spectra are A = (Y[f] + conj Y[N-f]) / 2 and
+// B = (Y[f] - conj Y[N-f]) / 2i, and W = A Ka + i B Kb transforms back to
+// (a * ka) + i (b * kb). Filter spectra Kg[f] are precomputed per level (f64 on the CPU,
+// scaled by 1/N), f = 0 .. U-1, with slot 0 holding (K[0], K[N/2]) (both real).
+// Arenas are time-major: channel g of position t is at t * C + g.
+
+struct TileParams {
+    chans: u32,     // C
+    size: u32,      // U
+    in_start: u32,
+    out_start: u32,
+    outputs: u32,
+    log2n: u32,     // log2(2U)
+    pairs: u32,     // ceil(C / 2)
+    pad0: u32,
+    pad1: vec4<u32>,
+    pad2: vec4<u32>,
+}
+
+@group(0) @binding(0) var<uniform> tp: TileParams;
+@group(1) @binding(0) var<storage, read> fft_twiddles: array<vec2<f32>>;
+@group(1) @binding(1) var<storage, read> t_v: array<f32>;
+@group(1) @binding(2) var<storage, read> t_spec: array<vec2<f32>>;
+@group(1) @binding(3) var<storage, read_write> t_z: array<f32>;
+@group(1) @binding(4) var<storage, read_write> t_work: array<vec2<f32>>;
+
+fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+}
+fn conj(a: vec2<f32>) -> vec2<f32> { return vec2<f32>(a.x, -a.y); }
+fn times_i(a: vec2<f32>) -> vec2<f32> { return vec2<f32>(-a.y, a.x); }
+
+// Spectrum of channel g at frequency f (0 ..= U), from the packed table.
+fn spec(g: u32, f: u32) -> vec2<f32> {
+    let u = tp.size;
+    if g >= tp.chans { return vec2<f32>(0.0, 0.0); }
+    if f == 0u { return vec2<f32>(t_spec[g * u].x, 0.0); }
+    if f == u { return vec2<f32>(t_spec[g * u].y, 0.0); }
+    return t_spec[g * u + f];
+}
+
+// The packed input of pair `pair` at tile index i (zero past U and past the channels).
+fn packed_input(pair: u32, i: u32) -> vec2<f32> {
+    if i >= tp.size { return vec2<f32>(0.0, 0.0); }
+    let ga = 2u * pair;
+    let row = (tp.in_start + i) * tp.chans;
+    var b = 0.0;
+    if ga + 1u < tp.chans { b = t_v[row + ga + 1u]; }
+    return vec2<f32>(t_v[row + ga], b);
+}
+
+// W[f] and W[N-f] from Y[f] = y1 and Y[N-f] = y2 for the pair starting at channel ga.
+fn combine(ga: u32, f: u32, y1: vec2<f32>, y2: vec2<f32>) -> array<vec2<f32>, 2> {
+    let a = 0.5 * (y1 + conj(y2));
+    let b = -0.5 * times_i(y1 - conj(y2));
+    let ka = spec(ga, f);
+    let kb = spec(ga + 1u, f);
+    let aka = cmul(a, ka);
+    let bkb = cmul(b, kb);
+    return array<vec2<f32>, 2>(aka + times_i(bkb), conj(aka) + times_i(conj(bkb)));
+}
+
+// Adds the tile's outputs from the inverse transform x (index U + m) to z.
+fn scatter(pair: u32, m: u32, x: vec2<f32>) {
+    let ga = 2u * pair;
+    let row = (tp.out_start + m) * tp.chans;
+    t_z[row + ga] += x.x;
+    if ga + 1u < tp.chans { t_z[row + ga + 1u] += x.y; }
+}
+
+// Whole tile in one workgroup per channel pair (N = 2U <= 2048): load, forward FFT,
+// combine with the spectra, inverse FFT, add to z.
+@compute @workgroup_size(256)
+fn tile_fft(@builtin(local_invocation_id) lid3: vec3<u32>,
+            @builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+    let lid = lid3.x;
+    let pair = wid.x + wid.y * nwg.x;
+    if pair >= tp.pairs { return; }
+    let u = tp.size;
+    let n = 2u * u;
+    for (var i = lid; i < n; i += FFT_WG) { fft_sh[i] = packed_input(pair, i); }
+    fft_wg(lid, n, tp.log2n, false);
+    // Each thread owns the frequency pairs (f, N-f) for f = lid, lid + 256, ... <= U;
+    // read them all, then write after a barrier (at most 5 per thread for N <= 2048).
+    var w1: array<vec2<f32>, 5>;
+    var w2: array<vec2<f32>, 5>;
+    var k = 0u;
+    for (var f = lid; f <= u; f += FFT_WG) {
+        let g = (n - f) % n;
+        let r = combine(2u * pair, f, fft_sh[f], fft_sh[g]);
+        w1[k] = r[0];
+        w2[k] = r[1];
+        k++;
+    }
+    workgroupBarrier();
+    k = 0u;
+    for (var f = lid; f <= u; f += FFT_WG) {
+        fft_sh[f] = w1[k];
+        if f != 0u && f != u { fft_sh[n - f] = w2[k]; }
+        k++;
+    }
+    fft_wg(lid, n, tp.log2n, true);
+    for (var m = lid; m < tp.outputs; m += FFT_WG) { scatter(pair, m, fft_sh[u + m]); }
+}
+
+// Large tiles (N > 2048) go through the multi-pass FFT in t_work ([pairs][N]):
+// gather, forward FFT (fft.wgsl), pointwise, inverse FFT, scatter. Threads per element.
+@compute @workgroup_size(256)
+fn tile_gather(@builtin(global_invocation_id) gid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let n = 2u * tp.size;
+    let pair = idx / n;
+    if pair >= tp.pairs { return; }
+    t_work[idx] = packed_input(pair, idx % n);
+}
+
+@compute @workgroup_size(256)
+fn tile_pointwise(@builtin(global_invocation_id) gid: vec3<u32>,
+                  @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let u = tp.size;
+    let n = 2u * u;
+    let pair = idx / (u + 1u);
+    let f = idx % (u + 1u);
+    if pair >= tp.pairs { return; }
+    let base = pair * n;
+    let g = (n - f) % n;
+    let r = combine(2u * pair, f, t_work[base + f], t_work[base + g]);
+    t_work[base + f] = r[0];
+    if f != 0u && f != u { t_work[base + g] = r[1]; }
+}
+
+@compute @workgroup_size(256)
+fn tile_scatter(@builtin(global_invocation_id) gid: vec3<u32>,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let pair = idx / tp.outputs;
+    let m = idx % tp.outputs;
+    if pair >= tp.pairs { return; }
+    scatter(pair, m, t_work[pair * 2u * tp.size + tp.size + m]);
+}
