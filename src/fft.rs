@@ -78,11 +78,18 @@ fn check_size(n: usize) -> Result<u32> {
     Ok(n.trailing_zeros())
 }
 
+/// The specialised entry points: `by_mode[mode][lr0 - 1]` (see `shaders/fft.wgsl`).
 #[derive(Debug)]
 struct Kernels {
-    inplace: Kernel,
-    a_to_b: Kernel,
-    b_to_a: Kernel,
+    by_mode: [[Kernel; 3]; 3],
+    /// Bound as the unused scratch of single-pass transforms.
+    dummy: wgpu::Buffer,
+}
+
+impl Kernels {
+    fn get(&self, mode: Mode, lr0: u32) -> &Kernel {
+        &self.by_mode[mode as usize][lr0 as usize - 1]
+    }
 }
 
 /// Compiles the FFT kernels once and hands out [`FftPlan`]s sharing them and a twiddle
@@ -98,12 +105,17 @@ impl FftPlanner {
     /// Compiles the kernels (WGSL errors come back as [`Error::Gpu`]).
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let src = format!("{FFT_LIB_WGSL}\n{FFT_WGSL}");
-        let rw2 = [Access::Read, Access::ReadWrite];
-        let rw3 = [Access::Read, Access::ReadWrite, Access::ReadWrite];
+        let access = [Access::Read, Access::ReadWrite, Access::ReadWrite];
+        let make = |mode: &str| -> Result<[Kernel; 3]> {
+            Ok([
+                Kernel::new(ctx, &src, &format!("fft_{mode}_r2"), &access)?,
+                Kernel::new(ctx, &src, &format!("fft_{mode}_r4"), &access)?,
+                Kernel::new(ctx, &src, &format!("fft_{mode}_r8"), &access)?,
+            ])
+        };
         let kernels = Kernels {
-            inplace: Kernel::new(ctx, &src, "fft_inplace", &rw2)?,
-            a_to_b: Kernel::new(ctx, &src, "fft_a_to_b", &rw3)?,
-            b_to_a: Kernel::new(ctx, &src, "fft_b_to_a", &rw3)?,
+            by_mode: [make("inplace")?, make("a_to_b")?, make("b_to_a")?],
+            dummy: ctx.buffer_zeroed("fft dummy scratch", 16)?,
         };
         Ok(FftPlanner {
             kernels: Arc::new(kernels),
@@ -114,7 +126,7 @@ impl FftPlanner {
 
     /// Layout of the kernels' parameter group (group 0), for [`ParamArena::new`].
     pub fn param_layout(&self) -> &wgpu::BindGroupLayout {
-        &self.kernels.inplace.param_layout
+        &self.kernels.by_mode[0][0].param_layout
     }
 
     /// A plan for size-`n` transforms; `n` must be a power of two from 2 to 2^22
@@ -146,34 +158,48 @@ impl FftPlanner {
     }
 }
 
-/// Stages of a workgroup transform of size 2^l (radix 4, plus one radix 2 if l is odd).
-fn stages(l: u32) -> u32 {
-    l / 2 + l % 2
+/// Radix (log2) of the first stage of a size-2^l workgroup transform: the rest are
+/// radix 8 (`fft_first_radix` in the WGSL).
+fn first_radix(l: u32) -> u32 {
+    (l + 2) % 3 + 1
 }
 
-/// Splits log2 N (> 11) into (log2 N1, log2 N2), both at most 11: fewest stages, then
+/// Stages of a size-2^l workgroup transform.
+fn stages(l: u32) -> u32 {
+    l.div_ceil(3)
+}
+
+/// Smallest four-step pass (log2): keeps every pass multi-stage, which the fused
+/// last stage (and its four-step twiddles) needs.
+const MIN_PASS_LOG2: u32 = 4;
+
+/// Splits log2 N (> 11) into (log2 N1, log2 N2), both in 4..=11: fewest stages, then
 /// the most balanced.
 fn split(l: u32) -> (u32, u32) {
-    let lo = l.saturating_sub(LOG2_MAX_WG).max(1);
-    let hi = LOG2_MAX_WG.min(l - 1);
+    let lo = l.saturating_sub(LOG2_MAX_WG).max(MIN_PASS_LOG2);
+    let hi = LOG2_MAX_WG.min(l - MIN_PASS_LOG2);
     (lo..=hi)
         .map(|l2| (l - l2, l2))
         .min_by_key(|&(l1, l2)| (stages(l1) + stages(l2), l1.abs_diff(l2)))
         .unwrap_or((l - l / 2, l / 2))
 }
 
+/// Which buffers a pass reads and writes (the `mode` of `shaders/fft.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Which {
-    InPlace,
-    AToB,
-    BToA,
+enum Mode {
+    /// data -> data
+    InPlace = 0,
+    /// data -> scratch, with four-step twiddles
+    AToB = 1,
+    /// scratch -> data
+    BToA = 2,
 }
 
 /// One column pass; `transforms` and `groups` depend on the batch and are filled at
 /// encode time.
 #[derive(Clone, Copy, Debug)]
 struct PassDesc {
-    which: Which,
+    mode: Mode,
     log2n: u32,
     log2cols: u32,
     big_n: u32,
@@ -181,7 +207,6 @@ struct PassDesc {
     in_col: u32,
     out_elem: u32,
     out_col: u32,
-    twiddle: bool,
     in_minor: bool,
     out_minor: bool,
 }
@@ -189,7 +214,7 @@ struct PassDesc {
 impl PassDesc {
     fn single(log2n: u32) -> Self {
         PassDesc {
-            which: Which::InPlace,
+            mode: Mode::InPlace,
             log2n,
             log2cols: 0,
             big_n: 1 << log2n,
@@ -197,7 +222,6 @@ impl PassDesc {
             in_col: 0,
             out_elem: 1,
             out_col: 0,
-            twiddle: false,
             in_minor: false,
             out_minor: false,
         }
@@ -208,7 +232,7 @@ impl PassDesc {
         [
             // columns n1: x[n1 + N1·n2] -> FFT over n2 -> ·W_N^{n1·k2} -> scratch[n1·N2 + k2]
             PassDesc {
-                which: Which::AToB,
+                mode: Mode::AToB,
                 log2n: l2,
                 log2cols: l1,
                 big_n: 1 << log2n,
@@ -216,13 +240,12 @@ impl PassDesc {
                 in_col: 1,
                 out_elem: 1,
                 out_col: n2,
-                twiddle: true,
                 in_minor: true,
                 out_minor: false,
             },
             // columns k2: scratch[n1·N2 + k2] -> FFT over n1 -> x[k2 + N2·k1]
             PassDesc {
-                which: Which::BToA,
+                mode: Mode::BToA,
                 log2n: l1,
                 log2cols: l2,
                 big_n: 1 << log2n,
@@ -230,7 +253,6 @@ impl PassDesc {
                 in_col: 1,
                 out_elem: n2,
                 out_col: 1,
-                twiddle: false,
                 in_minor: true,
                 out_minor: true,
             },
@@ -264,9 +286,9 @@ impl PassDesc {
             self.in_col,
             self.out_elem,
             self.out_col,
-            self.twiddle as u32,
             self.in_minor as u32,
             self.out_minor as u32,
+            0,
             0,
         ];
         Ok((w, groups))
@@ -340,9 +362,11 @@ impl FftPlan {
         }
         let k = &self.kernels;
         if !self.needs_scratch() {
-            let (w, groups) = self.passes[0].words(batch, dir)?;
-            let bg = k.inplace.bind(ctx, &[&self.twiddles, data]);
-            return gpu::dispatch(pass, arena, &k.inplace, &bg, &w, groups);
+            let p = &self.passes[0];
+            let kernel = k.get(p.mode, first_radix(p.log2n));
+            let (w, groups) = p.words(batch, dir)?;
+            let bg = kernel.bind(ctx, &[&self.twiddles, data, &k.dummy]);
+            return gpu::dispatch(pass, arena, kernel, &bg, &w, groups);
         }
         if scratch.size() < bytes {
             return Err(Error::input(format!(
@@ -352,11 +376,7 @@ impl FftPlan {
             )));
         }
         for p in &self.passes {
-            let kernel = match p.which {
-                Which::InPlace => &k.inplace,
-                Which::AToB => &k.a_to_b,
-                Which::BToA => &k.b_to_a,
-            };
+            let kernel = k.get(p.mode, first_radix(p.log2n));
             let (w, groups) = p.words(batch, dir)?;
             let bg = kernel.bind(ctx, &[&self.twiddles, data, scratch]);
             gpu::dispatch(pass, arena, kernel, &bg, &w, groups)?;
@@ -446,9 +466,15 @@ mod tests {
         for l in 12..=22u32 {
             let (l1, l2) = split(l);
             assert_eq!(l1 + l2, l);
-            assert!(l1 <= LOG2_MAX_WG && l2 <= LOG2_MAX_WG && l1 >= 1 && l2 >= 1);
+            assert!(l1 <= LOG2_MAX_WG && l2 <= LOG2_MAX_WG);
+            assert!(l1 >= MIN_PASS_LOG2 && l2 >= MIN_PASS_LOG2);
         }
         assert_eq!(split(16), (8, 8));
-        assert_eq!(split(18), (10, 8));
+        assert_eq!(split(18), (9, 9));
+        assert_eq!(split(12), (6, 6));
+        for l in 1..=11 {
+            let r = first_radix(l);
+            assert!((1..=3).contains(&r) && (l - r) % 3 == 0, "{l}");
+        }
     }
 }

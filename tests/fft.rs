@@ -117,14 +117,23 @@ fn invalid_sizes_are_errors() {
     assert!(fft_blocking(&ctx, &mut planner, &[], 8, Direction::Forward).is_err());
 }
 
-/// Throughput against single-thread rustfft (f32) at N = 2^16, batch 64:
-/// `cargo test --release --test fft -- --ignored --nocapture`
+/// Throughput against single-thread rustfft (f32), by default at N = 2^16, batch 64
+/// (`FFT_BENCH="n:batch,n:batch"` for others):
+/// `cargo test --test fft bench -- --ignored --nocapture`
 #[test]
 #[ignore]
-fn bench_2_16_batch_64() {
+fn bench_throughput() {
     let ctx = ctx();
     let mut planner = FftPlanner::new(&ctx).expect("compile FFT kernels");
-    let (n, batch) = (1usize << 16, 64u32);
+    let spec = std::env::var("FFT_BENCH").unwrap_or_else(|_| "65536:64".into());
+    for item in spec.split(',') {
+        let (n, batch) = item.split_once(':').expect("n:batch");
+        let (n, batch): (usize, u32) = (n.parse().unwrap(), batch.parse().unwrap());
+        bench_one(&ctx, &mut planner, n, batch);
+    }
+}
+
+fn bench_one(ctx: &GpuContext, planner: &mut FftPlanner, n: usize, batch: u32) {
     let plan = planner.plan(n).unwrap();
     let mut rng = Rng(1);
     let input: Vec<[f32; 2]> = (0..n * batch as usize)
@@ -132,14 +141,14 @@ fn bench_2_16_batch_64() {
         .collect();
     let data = ctx.buffer_init("data", &input).unwrap();
     let scratch = ctx.buffer_zeroed("scratch", data.size()).unwrap();
-    let mut arena = flashconv::gpu::ParamArena::new(&ctx, planner.param_layout(), 64);
+    let mut arena = flashconv::gpu::ParamArena::new(ctx, planner.param_layout(), 64);
     let run = |arena: &mut flashconv::gpu::ParamArena, reps: usize| {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             for _ in 0..reps {
                 plan.encode(
-                    &ctx,
+                    ctx,
                     &mut pass,
                     arena,
                     &data,
@@ -150,12 +159,12 @@ fn bench_2_16_batch_64() {
                 .unwrap();
             }
         }
-        arena.upload(&ctx);
+        arena.upload(ctx);
         ctx.queue.submit([enc.finish()]);
         ctx.wait().unwrap();
     };
     run(&mut arena, 1);
-    let reps = 5;
+    let reps = 3;
     let t = Instant::now();
     run(&mut arena, reps);
     let gpu = t.elapsed().as_secs_f64() / reps as f64;
@@ -170,8 +179,9 @@ fn bench_2_16_batch_64() {
     }
     let cpu = t.elapsed().as_secs_f64() / reps as f64;
     eprintln!(
-        "N=2^16 batch 64: GPU {:.2} ms, rustfft 1 thread {:.2} ms, ratio {:.3}x",
+        "N={n} batch {batch}: GPU {:.2} ms ({:.1} ns/elem/pass), rustfft 1 thread {:.2} ms, ratio {:.3}x",
         gpu * 1e3,
+        gpu * 1e9 / (n as f64 * batch as f64 * plan.passes() as f64),
         cpu * 1e3,
         cpu / gpu
     );
