@@ -474,7 +474,7 @@ mod tests {
         assert_eq!(split(12), (6, 6));
         for l in 1..=11 {
             let r = first_radix(l);
-            assert!((1..=3).contains(&r) && (l - r) % 3 == 0, "{l}");
+            assert!((1..=3).contains(&r) && (l - r).is_multiple_of(3), "{l}");
         }
     }
 }
