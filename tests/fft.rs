@@ -1,0 +1,188 @@
+//! GPU FFT against rustfft (f64 reference from the same f32 inputs).
+
+use flashconv::fft::{fft_blocking, Direction, FftPlanner};
+use flashconv::GpuContext;
+use rustfft::num_complex::Complex;
+use std::time::Instant;
+
+/// splitmix64: deterministic inputs without the rand crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn uniform(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+fn ctx() -> GpuContext {
+    GpuContext::new().expect("GPU adapter (install mesa-vulkan-drivers)")
+}
+
+/// Worst per-transform relative L2 error of `got` against an f64 rustfft of `input`.
+fn worst_error(input: &[[f32; 2]], got: &[[f32; 2]], n: usize, dir: Direction) -> f64 {
+    let mut planner = rustfft::FftPlanner::<f64>::new();
+    let fft = match dir {
+        Direction::Forward => planner.plan_fft_forward(n),
+        Direction::Inverse => planner.plan_fft_inverse(n),
+    };
+    let mut worst = 0.0f64;
+    for (x, y) in input.chunks_exact(n).zip(got.chunks_exact(n)) {
+        let mut r: Vec<Complex<f64>> = x
+            .iter()
+            .map(|v| Complex::new(v[0] as f64, v[1] as f64))
+            .collect();
+        fft.process(&mut r);
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for (a, b) in r.iter().zip(y) {
+            let d = Complex::new(b[0] as f64, b[1] as f64) - a;
+            num += d.norm_sqr();
+            den += a.norm_sqr();
+        }
+        worst = worst.max((num / den).sqrt());
+    }
+    worst
+}
+
+#[test]
+fn matches_rustfft_all_sizes() {
+    let ctx = ctx();
+    let mut planner = FftPlanner::new(&ctx).expect("compile FFT kernels");
+    let mut rng = Rng(0x5EED);
+    let start = Instant::now();
+    let mut failures = Vec::new();
+    for log2n in 1..=18u32 {
+        let n = 1usize << log2n;
+        // small sizes exercise batching (and partial workgroups: the batch is odd)
+        let batch = ((1usize << 16) / n).max(1) + usize::from(n <= 1 << 15);
+        let input: Vec<[f32; 2]> = (0..n * batch)
+            .map(|_| [rng.uniform(), rng.uniform()])
+            .collect();
+        for dir in [Direction::Forward, Direction::Inverse] {
+            let got = fft_blocking(&ctx, &mut planner, &input, n, dir).expect("GPU FFT");
+            assert_eq!(got.len(), input.len());
+            let err = worst_error(&input, &got, n, dir);
+            eprintln!("n=2^{log2n:<2} batch={batch:<5} {dir:?}: worst rel L2 error {err:.3e}");
+            if err.is_nan() || err > 2e-6 {
+                failures.push(format!("n={n} {dir:?}: {err:e}"));
+            }
+        }
+    }
+    eprintln!("all sizes in {:.2?}", start.elapsed());
+    assert!(failures.is_empty(), "errors above 2e-6: {failures:?}");
+}
+
+#[test]
+fn round_trip_is_n_times_identity() {
+    let ctx = ctx();
+    let mut planner = FftPlanner::new(&ctx).expect("compile FFT kernels");
+    let mut rng = Rng(7);
+    for n in [8usize, 2048, 1 << 13] {
+        let input: Vec<[f32; 2]> = (0..n * 3).map(|_| [rng.uniform(), rng.uniform()]).collect();
+        let f = fft_blocking(&ctx, &mut planner, &input, n, Direction::Forward).unwrap();
+        let b = fft_blocking(&ctx, &mut planner, &f, n, Direction::Inverse).unwrap();
+        let scale = 1.0 / n as f32;
+        let err = input
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x[0] - y[0] * scale).abs().max((x[1] - y[1] * scale).abs()))
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-5, "n={n}: round-trip error {err}");
+    }
+}
+
+#[test]
+fn invalid_sizes_are_errors() {
+    let ctx = ctx();
+    let mut planner = FftPlanner::new(&ctx).expect("compile FFT kernels");
+    for n in [0usize, 1, 3, 12, 1 << 23] {
+        let err = planner.plan(n).expect_err("invalid size must be rejected");
+        assert!(
+            matches!(err, flashconv::Error::Input(ref m) if m.contains(&n.to_string())),
+            "n={n}: {err}"
+        );
+        let data = vec![[0.0f32; 2]; 24];
+        assert!(fft_blocking(&ctx, &mut planner, &data, n, Direction::Forward).is_err());
+    }
+    // a length that is not a multiple of n
+    let data = vec![[0.0f32; 2]; 12];
+    assert!(fft_blocking(&ctx, &mut planner, &data, 8, Direction::Forward).is_err());
+    assert!(fft_blocking(&ctx, &mut planner, &[], 8, Direction::Forward).is_err());
+}
+
+/// Throughput against single-thread rustfft (f32), by default at N = 2^16, batch 64
+/// (`FFT_BENCH="n:batch,n:batch"` for others):
+/// `cargo test --test fft bench -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_throughput() {
+    let ctx = ctx();
+    let mut planner = FftPlanner::new(&ctx).expect("compile FFT kernels");
+    let spec = std::env::var("FFT_BENCH").unwrap_or_else(|_| "65536:64".into());
+    for item in spec.split(',') {
+        let (n, batch) = item.split_once(':').expect("n:batch");
+        let (n, batch): (usize, u32) = (n.parse().unwrap(), batch.parse().unwrap());
+        bench_one(&ctx, &mut planner, n, batch);
+    }
+}
+
+fn bench_one(ctx: &GpuContext, planner: &mut FftPlanner, n: usize, batch: u32) {
+    let plan = planner.plan(n).unwrap();
+    let mut rng = Rng(1);
+    let input: Vec<[f32; 2]> = (0..n * batch as usize)
+        .map(|_| [rng.uniform(), rng.uniform()])
+        .collect();
+    let data = ctx.buffer_init("data", &input).unwrap();
+    let scratch = ctx.buffer_zeroed("scratch", data.size()).unwrap();
+    let mut arena = flashconv::gpu::ParamArena::new(ctx, planner.param_layout(), 64);
+    let run = |arena: &mut flashconv::gpu::ParamArena, reps: usize| {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..reps {
+                plan.encode(
+                    ctx,
+                    &mut pass,
+                    arena,
+                    &data,
+                    &scratch,
+                    batch,
+                    Direction::Forward,
+                )
+                .unwrap();
+            }
+        }
+        arena.upload(ctx);
+        ctx.queue.submit([enc.finish()]);
+        ctx.wait().unwrap();
+    };
+    run(&mut arena, 1);
+    let reps = 3;
+    let t = Instant::now();
+    run(&mut arena, reps);
+    let gpu = t.elapsed().as_secs_f64() / reps as f64;
+
+    let mut p = rustfft::FftPlanner::<f32>::new();
+    let fft = p.plan_fft_forward(n);
+    let mut buf: Vec<Complex<f32>> = input.iter().map(|v| Complex::new(v[0], v[1])).collect();
+    fft.process(&mut buf);
+    let t = Instant::now();
+    for _ in 0..reps {
+        fft.process(&mut buf);
+    }
+    let cpu = t.elapsed().as_secs_f64() / reps as f64;
+    eprintln!(
+        "N={n} batch {batch}: GPU {:.2} ms ({:.1} ns/elem/pass), rustfft 1 thread {:.2} ms, ratio {:.3}x",
+        gpu * 1e3,
+        gpu * 1e9 / (n as f64 * batch as f64 * plan.passes() as f64),
+        cpu * 1e3,
+        cpu / gpu
+    );
+}
