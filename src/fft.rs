@@ -310,6 +310,12 @@ impl FftPlan {
         self.n
     }
 
+    /// The twiddle table on the GPU (covers every size up to this plan's), for other
+    /// shaders that include `fft_lib.wgsl` and call `fft_wg`.
+    pub fn twiddles(&self) -> &wgpu::Buffer {
+        &self.twiddles
+    }
+
     /// Dispatches per transform: 1 up to [`MAX_WG_FFT`], 2 above (four-step).
     pub fn passes(&self) -> usize {
         self.passes.len()

@@ -189,6 +189,56 @@ struct FftLevel {
     large: Option<(FftPlan, wgpu::Buffer, wgpu::Buffer)>,
 }
 
+/// Builds the FFT tile levels of a flash session: the sides U >= `fft_min_tile` that
+/// occur in a sequence of length `len`, with their spectra and bind groups.
+#[allow(clippy::too_many_arguments)]
+fn fft_levels(
+    ctx: &GpuContext,
+    kernels: &MixerKernels,
+    method: Method,
+    (layers, d, len): (usize, usize, usize),
+    io: &MixerIo<'_>,
+    v_hist: &wgpu::Buffer,
+    z_acc: &wgpu::Buffer,
+    unused: &wgpu::Buffer,
+) -> Result<BTreeMap<usize, FftLevel>> {
+    let mut levels = BTreeMap::new();
+    if method != Method::Flash {
+        return Ok(levels);
+    }
+    let sizes: Vec<usize> = tiling::schedule_sizes(len)
+        .into_iter()
+        .filter(|&u| u >= io.fft_min_tile.max(2))
+        .collect();
+    let Some(&largest) = sizes.last() else {
+        return Ok(levels);
+    };
+    let mut planner = kernels
+        .planner
+        .lock()
+        .map_err(|_| Error::gpu("FFT planner lock poisoned"))?;
+    // The largest plan's twiddle table covers every smaller size.
+    let twiddles = planner.plan(2 * largest)?.twiddles().clone();
+    let pairs = (layers * d).div_ceil(2);
+    for u in sizes {
+        let spectra = ctx.buffer_init("spectra", &level_spectra(io.filters, d, len, u))?;
+        let large = if 2 * u > MAX_WG_FFT {
+            let bytes = pairs as u64 * 2 * u as u64 * 8;
+            let work = ctx.buffer_zeroed("tile work", bytes)?;
+            let scratch = ctx.buffer_zeroed("tile scratch", bytes)?;
+            Some((planner.plan(2 * u)?, work, scratch))
+        } else {
+            None
+        };
+        let work = large.as_ref().map_or(unused, |l| &l.1);
+        let bind = kernels
+            .tile_fft
+            .bind(ctx, &[&twiddles, v_hist, &spectra, z_acc, work]);
+        levels.insert(u, FftLevel { bind, large });
+    }
+    Ok(levels)
+}
+
 /// Filter spectra of level `u` for every channel (channel-major filters `[C][len]`):
 /// FFT of k[0 .. 2U) in f64, scaled by 1 / 2U, frequencies 0 .. U with slot 0 packing
 /// (K[0], K[U]) (both real), as f32 pairs.
@@ -267,6 +317,16 @@ impl Mixer {
             &kernels.bench_step,
             [d0, &params[0], &z_acc, &v_hist, io.y, d2],
         );
+        let fft_levels = fft_levels(
+            ctx,
+            kernels,
+            method,
+            (layers, d, len),
+            &io,
+            &v_hist,
+            &z_acc,
+            d3,
+        )?;
         Ok(Mixer {
             ctx: ctx.clone(),
             method,
@@ -358,6 +418,9 @@ impl Mixer {
         w[7] = tile.in_start as u32;
         w[8] = tile.out_start as u32;
         w[9] = tile.outputs() as u32;
+        if let Some(level) = self.fft_levels.get(&tile.size) {
+            return self.record_fft_tile(pass, arena, k, &tile, level);
+        }
         let threads = channels as u64 * tile.outputs() as u64;
         dispatch(
             pass,
@@ -397,7 +460,14 @@ impl Mixer {
         let ctx_groups = |threads: u64| threads.div_ceil(256) as u32;
         let n = 2 * u as u64;
         let ctx = self.ctx.clone();
-        dispatch(pass, arena, &k.tile_gather, &level.bind, &w, ctx_groups(pairs as u64 * n))?;
+        dispatch(
+            pass,
+            arena,
+            &k.tile_gather,
+            &level.bind,
+            &w,
+            ctx_groups(pairs as u64 * n),
+        )?;
         plan.encode(&ctx, pass, arena, work, scratch, pairs, Direction::Forward)?;
         let groups = ctx_groups(pairs as u64 * (u as u64 + 1));
         dispatch(pass, arena, &k.tile_pointwise, &level.bind, &w, groups)?;

@@ -29,7 +29,11 @@ fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Ve
         .iter()
         .map(|(n, dt, s, b)| (n.clone(), TensorView::new(*dt, s.clone(), b).expect("view")))
         .collect();
-    std::fs::write(&path, safetensors::serialize(views, None).expect("serialize")).expect("write");
+    std::fs::write(
+        &path,
+        safetensors::serialize(views, None).expect("serialize"),
+    )
+    .expect("write");
 }
 
 fn load_err(dir: &Path) -> String {
@@ -77,7 +81,10 @@ fn truncated_file_is_reported() {
     let bytes = std::fs::read(&path).expect("read");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
     let e = load_err(&dir);
-    assert!(e.contains("model.safetensors") && e.contains("safetensors"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("safetensors"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -95,8 +102,11 @@ fn nan_weight_is_named() {
 fn config_mismatch_and_missing_files_are_reported() {
     let (dir, _) = model_dir("cfg");
     let cfg = std::fs::read_to_string(dir.join("config.json")).expect("cfg");
-    std::fs::write(dir.join("config.json"), cfg.replace("\"d_model\": 16", "\"d_model\": 24"))
-        .expect("write");
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.replace("\"d_model\": 16", "\"d_model\": 24"),
+    )
+    .expect("write");
     let e = Model::load(&dir).expect_err("d_model mismatch").to_string();
     assert!(e.contains("shape"), "{e}");
     std::fs::write(dir.join("config.json"), "{\"d_model\": 16}").expect("write");
@@ -124,7 +134,9 @@ fn prompt_too_long_and_bad_ids_are_refused() {
     assert_eq!(s.pos(), 0, "a refused feed consumes nothing");
     let e = s.feed(&[7; 9]).expect_err("too many").to_string();
     assert!(e.contains("session length"), "{e}");
-    let e = Session::new(&gm, SessionOptions::new(Method::Flash, 33)).expect_err("len").to_string();
+    let e = Session::new(&gm, SessionOptions::new(Method::Flash, 33))
+        .expect_err("len")
+        .to_string();
     assert!(e.contains("max_seq_len"), "{e}");
     s.feed(&[7, 8]).expect("valid ids still work");
     assert_eq!(s.pos(), 2);

@@ -9,7 +9,10 @@ use std::path::Path;
 
 #[test]
 fn gpu_matches_hf_fixture() {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny"));
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hf_tiny"
+    ));
     let model = Model::load(dir).expect("load fixture");
     let exp = read_all_f32(&dir.join("expected.safetensors")).expect("expected");
     let ids: Vec<u32> = exp["input_ids"].1.iter().map(|&x| x as u32).collect();
@@ -28,6 +31,9 @@ fn gpu_matches_hf_fixture() {
         let (el, pl) = common::max_row_rel_err(&logits, &want_logits, vp);
         let (eh, ph) = common::max_row_rel_err(&hidden, &want_hidden, d);
         eprintln!("{method}: logits rel err {el:.2e} (pos {pl}), hidden {eh:.2e} (pos {ph})");
-        assert!(el <= 1e-4 && eh <= 1e-4, "{method}: logits {el}, hidden {eh}");
+        assert!(
+            el <= 1e-4 && eh <= 1e-4,
+            "{method}: logits {el}, hidden {eh}"
+        );
     }
 }

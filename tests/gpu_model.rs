@@ -100,3 +100,28 @@ fn greedy_tokens_agree_across_methods() {
     eprintln!("greedy: {checked} tokens compared");
     assert!(checked >= 50, "only {checked} tokens had a clear margin");
 }
+
+/// Flash with every tile done by FFT (fused below 2U = 2048, multi-pass four-step above)
+/// and with every tile done directly, on an odd channel count (the last FFT channel pair
+/// is half empty) and a length past 4096, against the reference.
+#[test]
+fn fft_and_direct_tiles_match_reference() {
+    let ctx = common::ctx();
+    let (layers, dim, vocab, len) = (1, 9, 12, 4500);
+    let model = Model::random(Config::new(layers, dim, vocab, len + 1), 21).expect("random");
+    let ids = common::ids(len, vocab, 22);
+    let want = flashconv::reference::forward(&model, &ids).expect("reference");
+    let vp = model.config.padded_vocab();
+    let gm = GpuModel::new(&ctx, model).expect("upload");
+    for fft_min_tile in [2, usize::MAX] {
+        let mut opts = SessionOptions::new(Method::Flash, len);
+        opts.logit_rows = len;
+        opts.fft_min_tile = fft_min_tile;
+        let mut s = Session::new(&gm, opts).expect("session");
+        s.feed(&ids).expect("feed");
+        let got = s.logits_range(0, len).expect("logits");
+        let (err, row) = common::max_row_rel_err(&got, &want.logits, vp);
+        eprintln!("fft_min_tile {fft_min_tile}: max rel err {err:.2e} (pos {row})");
+        assert!(err <= TOL, "fft_min_tile {fft_min_tile}: {err} at {row}");
+    }
+}
