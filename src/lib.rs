@@ -22,3 +22,15 @@ pub use gpu::GpuContext;
 pub use mixer::Method;
 pub use model::Model;
 pub use session::{GpuModel, Session, SessionOptions};
+
+/// Every WGSL module flashconv compiles, as (name, complete source): concatenations
+/// (the FFT library before the shaders that call it) included. A CPU test validates each
+/// with naga, so shader errors show without an adapter.
+pub fn wgsl_modules() -> Vec<(&'static str, String)> {
+    vec![
+        ("session.wgsl", session::SESSION_WGSL.to_string()),
+        ("mixer.wgsl", mixer::MIXER_WGSL.to_string()),
+        ("fft_lib.wgsl + fft.wgsl", format!("{}\n{}", fft::FFT_LIB_WGSL, fft::FFT_WGSL)),
+        ("fft_lib.wgsl + tile.wgsl", mixer::tile_source()),
+    ]
+}
