@@ -20,7 +20,7 @@ struct TileParams {
     outputs: u32,
     log2n: u32,     // log2(2U)
     pairs: u32,     // ceil(C / 2)
-    pad0: u32,
+    log2count: u32, // tile_fft: log2 of the channel pairs per workgroup
     pad1: vec4<u32>,
     pad2: vec4<u32>,
 }
@@ -76,40 +76,60 @@ fn scatter(pair: u32, m: u32, x: vec2<f32>) {
     if ga + 1u < tp.chans { t_z[row + ga + 1u] += x.y; }
 }
 
-// Whole tile in one workgroup per channel pair (N = 2U <= 2048): load, forward FFT,
-// combine with the spectra, inverse FFT, add to z.
+// Whole tiles in workgroup memory (N = 2U <= 2048): each workgroup takes
+// 2^log2count = 2048 / N channel pairs (fft_sh holds them side by side), loads them,
+// transforms them forward, combines them with the spectra, transforms back and adds the
+// outputs to z. Pairs past the end are zeros and write nothing.
 @compute @workgroup_size(256)
 fn tile_fft(@builtin(local_invocation_id) lid3: vec3<u32>,
             @builtin(workgroup_id) wid: vec3<u32>,
             @builtin(num_workgroups) nwg: vec3<u32>) {
     let lid = lid3.x;
-    let pair = wid.x + wid.y * nwg.x;
-    if pair >= tp.pairs { return; }
+    let per = 1u << tp.log2count;
+    let first = (wid.x + wid.y * nwg.x) * per;
+    if first >= tp.pairs { return; }
     let u = tp.size;
     let n = 2u * u;
-    for (var i = lid; i < n; i += FFT_WG) { fft_sh[i] = packed_input(pair, i); }
-    fft_wg(lid, n, tp.log2n, false);
-    // Each thread owns the frequency pairs (f, N-f) for f = lid, lid + 256, ... <= U;
-    // read them all, then write after a barrier (at most 5 per thread for N <= 2048).
-    var w1: array<vec2<f32>, 5>;
-    var w2: array<vec2<f32>, 5>;
+    let total = n * per;
+    for (var i = lid; i < total; i += FFT_WG) {
+        let pair = first + i / n;
+        var x = vec2<f32>(0.0, 0.0);
+        if pair < tp.pairs { x = packed_input(pair, i % n); }
+        fft_sh[i] = x;
+    }
+    fft_wg_batch(lid, tp.log2n, tp.log2count, false);
+    // Item (q, f), f = 0 ..= U, owns frequencies f and N-f of local pair q. Read all of a
+    // thread's items (at most 8 for N <= 2048), then write after a barrier.
+    let items = per * (u + 1u);
+    var w1: array<vec2<f32>, 8>;
+    var w2: array<vec2<f32>, 8>;
     var k = 0u;
-    for (var f = lid; f <= u; f += FFT_WG) {
-        let g = (n - f) % n;
-        let r = combine(2u * pair, f, fft_sh[f], fft_sh[g]);
+    for (var it = lid; it < items; it += FFT_WG) {
+        let q = it / (u + 1u);
+        let f = it % (u + 1u);
+        let base = q * n;
+        let r = combine(2u * (first + q), f, fft_sh[base + f], fft_sh[base + (n - f) % n]);
         w1[k] = r[0];
         w2[k] = r[1];
         k++;
     }
     workgroupBarrier();
     k = 0u;
-    for (var f = lid; f <= u; f += FFT_WG) {
-        fft_sh[f] = w1[k];
-        if f != 0u && f != u { fft_sh[n - f] = w2[k]; }
+    for (var it = lid; it < items; it += FFT_WG) {
+        let q = it / (u + 1u);
+        let f = it % (u + 1u);
+        let base = q * n;
+        fft_sh[base + f] = w1[k];
+        if f != 0u && f != u { fft_sh[base + n - f] = w2[k]; }
         k++;
     }
-    fft_wg(lid, n, tp.log2n, true);
-    for (var m = lid; m < tp.outputs; m += FFT_WG) { scatter(pair, m, fft_sh[u + m]); }
+    fft_wg_batch(lid, tp.log2n, tp.log2count, true);
+    let outs = per * tp.outputs;
+    for (var i = lid; i < outs; i += FFT_WG) {
+        let q = i / tp.outputs;
+        let m = i % tp.outputs;
+        if first + q < tp.pairs { scatter(first + q, m, fft_sh[q * n + u + m]); }
+    }
 }
 
 // Large tiles (N > 2048) go through the multi-pass FFT in t_work ([pairs][N]):

@@ -25,6 +25,8 @@ pub struct BenchSpec {
     pub mixer_only: bool,
     /// Seed of the random model.
     pub seed: u64,
+    /// Flash tiles of this side and larger use FFTs.
+    pub fft_min_tile: usize,
 }
 
 /// One measurement.
@@ -89,7 +91,8 @@ pub fn run(
         for &len in &spec.lens {
             let filter = stacked_filters(&model, len)?;
             for &method in &spec.methods {
-                let r = time_mixer(ctx, &kernels, method, &filter, spec.layers * spec.dim, len)?;
+                let shape = (spec.layers * spec.dim, len, spec.fft_min_tile);
+                let r = time_mixer(ctx, &kernels, method, &filter, shape)?;
                 progress(&r);
                 results.push(r);
             }
@@ -98,7 +101,7 @@ pub fn run(
         let gm = GpuModel::new(ctx, model)?;
         for &len in &spec.lens {
             for &method in &spec.methods {
-                let r = time_generation(&gm, method, len)?;
+                let r = time_generation(&gm, method, len, spec.fft_min_tile)?;
                 progress(&r);
                 results.push(r);
             }
@@ -135,8 +138,7 @@ fn bench_mixer(
     kernels: &MixerKernels,
     method: Method,
     filter: &[f32],
-    channels: usize,
-    len: usize,
+    (channels, len, fft_min_tile): (usize, usize, usize),
 ) -> Result<(Mixer, Vec<wgpu::Buffer>)> {
     let stride = filter.len() / channels;
     let k: Vec<f32> = (0..channels)
@@ -157,7 +159,7 @@ fn bench_mixer(
         u_ring: &ring,
         x0: &ones,
         y: &z_last,
-        fft_min_tile: crate::mixer::DEFAULT_FFT_MIN_TILE,
+        fft_min_tile,
     };
     let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
     Ok((mixer, vec![ones, z_last]))
@@ -191,14 +193,13 @@ fn time_mixer(
     kernels: &MixerKernels,
     method: Method,
     filter: &[f32],
-    channels: usize,
-    len: usize,
+    (channels, len, fft_min_tile): (usize, usize, usize),
 ) -> Result<BenchResult> {
     let mut arena = ParamArena::new(ctx, kernels.param_layout(), STEPS_PER_SUBMIT * 8);
     let warm = len.min(256);
-    let (wm, _keep) = bench_mixer(ctx, kernels, method, filter, channels, warm)?;
+    let (wm, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, warm, fft_min_tile))?;
     run_mixer_steps(ctx, kernels, &wm, &mut arena, warm)?;
-    let (mixer, _keep) = bench_mixer(ctx, kernels, method, filter, channels, len)?;
+    let (mixer, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, len, fft_min_tile))?;
     ctx.wait()?;
     let start = Instant::now();
     run_mixer_steps(ctx, kernels, &mixer, &mut arena, len)?;
@@ -206,11 +207,18 @@ fn time_mixer(
     Ok(result(method, "mixer", len, seconds, channels))
 }
 
-fn time_generation(gm: &GpuModel, method: Method, len: usize) -> Result<BenchResult> {
+fn time_generation(
+    gm: &GpuModel,
+    method: Method,
+    len: usize,
+    fft_min_tile: usize,
+) -> Result<BenchResult> {
     let prompt = [7u32];
     let gen = |n: usize| -> Result<f64> {
         let slen = session_len(gm.config(), prompt.len(), n)?;
-        let mut s = Session::new(gm, SessionOptions::new(method, slen))?;
+        let mut opts = SessionOptions::new(method, slen);
+        opts.fft_min_tile = fft_min_tile;
+        let mut s = Session::new(gm, opts)?;
         gm.ctx().wait()?;
         let opts = GenerateOptions {
             max_tokens: n,

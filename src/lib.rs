@@ -30,7 +30,10 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
     vec![
         ("session.wgsl", session::SESSION_WGSL.to_string()),
         ("mixer.wgsl", mixer::MIXER_WGSL.to_string()),
-        ("fft_lib.wgsl + fft.wgsl", format!("{}\n{}", fft::FFT_LIB_WGSL, fft::FFT_WGSL)),
+        (
+            "fft_lib.wgsl + fft.wgsl",
+            format!("{}\n{}", fft::FFT_LIB_WGSL, fft::FFT_WGSL),
+        ),
         ("fft_lib.wgsl + tile.wgsl", mixer::tile_source()),
     ]
 }

@@ -122,6 +122,9 @@ struct BenchArgs {
     /// Seed of the random model.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Smallest flash tile side done with FFTs (smaller tiles: direct product).
+    #[arg(long, default_value_t = flashconv::mixer::DEFAULT_FFT_MIN_TILE)]
+    fft_min_tile: usize,
 }
 
 #[derive(Args)]
@@ -403,6 +406,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         methods,
         mixer_only: a.mixer_only,
         seed: a.seed,
+        fft_min_tile: a.fft_min_tile,
     };
     let ctx = GpuContext::new()?;
     eprintln!(

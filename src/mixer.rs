@@ -453,9 +453,12 @@ impl Mixer {
             tile.outputs() as u32,
             (2 * u).trailing_zeros(),
             pairs,
+            // Channel pairs per workgroup for the in-workgroup tiles: fill fft_sh.
+            (MAX_WG_FFT as u32 / (2 * u).min(MAX_WG_FFT as u32)).trailing_zeros(),
         ];
         let Some((plan, work, scratch)) = &level.large else {
-            return dispatch(pass, arena, &k.tile_fft, &level.bind, &w, pairs);
+            let groups = pairs.div_ceil(1 << w[7]);
+            return dispatch(pass, arena, &k.tile_fft, &level.bind, &w, groups);
         };
         let ctx_groups = |threads: u64| threads.div_ceil(256) as u32;
         let n = 2 * u as u64;

@@ -19,9 +19,16 @@ fn all_shaders_validate_with_naga() {
     }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
     for entry in std::fs::read_dir(dir).expect("shaders/") {
-        let file = entry.expect("entry").file_name().to_string_lossy().to_string();
+        let file = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .to_string();
         if file.ends_with(".wgsl") {
-            assert!(names.iter().any(|n| n.contains(&file)), "{file} is not compiled anywhere");
+            assert!(
+                names.iter().any(|n| n.contains(&file)),
+                "{file} is not compiled anywhere"
+            );
         }
     }
 }
