@@ -78,17 +78,25 @@ fn check_size(n: usize) -> Result<u32> {
     Ok(n.trailing_zeros())
 }
 
-/// The specialised entry points: `by_mode[mode][lr0 - 1]` (see `shaders/fft.wgsl`).
+/// The specialised entry points: `by_mode[mode][lr0 - 1]`, and `single[lr0 - 1]` for
+/// sizes 2, 4, 8 (see `shaders/fft.wgsl`).
 #[derive(Debug)]
 struct Kernels {
     by_mode: [[Kernel; 3]; 3],
+    single: [Kernel; 3],
     /// Bound as the unused scratch of single-pass transforms.
     dummy: wgpu::Buffer,
 }
 
 impl Kernels {
-    fn get(&self, mode: Mode, lr0: u32) -> &Kernel {
-        &self.by_mode[mode as usize][lr0 as usize - 1]
+    /// The kernel for a pass of size 2^log2n.
+    fn get(&self, mode: Mode, log2n: u32) -> &Kernel {
+        let lr0 = first_radix(log2n);
+        if log2n == lr0 && mode == Mode::InPlace {
+            &self.single[lr0 as usize - 1]
+        } else {
+            &self.by_mode[mode as usize][lr0 as usize - 1]
+        }
     }
 }
 
@@ -115,6 +123,7 @@ impl FftPlanner {
         };
         let kernels = Kernels {
             by_mode: [make("inplace")?, make("a_to_b")?, make("b_to_a")?],
+            single: make("single")?,
             dummy: ctx.buffer_zeroed("fft dummy scratch", 16)?,
         };
         Ok(FftPlanner {
@@ -363,7 +372,7 @@ impl FftPlan {
         let k = &self.kernels;
         if !self.needs_scratch() {
             let p = &self.passes[0];
-            let kernel = k.get(p.mode, first_radix(p.log2n));
+            let kernel = k.get(p.mode, p.log2n);
             let (w, groups) = p.words(batch, dir)?;
             let bg = kernel.bind(ctx, &[&self.twiddles, data, &k.dummy]);
             return gpu::dispatch(pass, arena, kernel, &bg, &w, groups);
@@ -376,7 +385,7 @@ impl FftPlan {
             )));
         }
         for p in &self.passes {
-            let kernel = k.get(p.mode, first_radix(p.log2n));
+            let kernel = k.get(p.mode, p.log2n);
             let (w, groups) = p.words(batch, dir)?;
             let bg = kernel.bind(ctx, &[&self.twiddles, data, scratch]);
             gpu::dispatch(pass, arena, kernel, &bg, &w, groups)?;
