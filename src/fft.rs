@@ -45,9 +45,10 @@ pub enum Direction {
     Inverse,
 }
 
-/// Offset in the twiddle table of the size-`m` block (`m` a power of two, at least 2).
+/// Offset in the twiddle table of the size-`m` block (`m` a power of two, at least 2;
+/// smaller `m` give 0).
 pub fn twiddle_offset(m: usize) -> usize {
-    m - 2
+    m.saturating_sub(2)
 }
 
 /// The twiddle table the FFT shaders read: for every power of two m = 2, 4, ..., `max_n`
@@ -376,6 +377,12 @@ impl FftPlan {
             let (w, groups) = p.words(batch, dir)?;
             let bg = kernel.bind(ctx, &[&self.twiddles, data, &k.dummy]);
             return gpu::dispatch(pass, arena, kernel, &bg, &w, groups);
+        }
+        if scratch == data {
+            return Err(Error::input(format!(
+                "FFT of size {} needs a scratch buffer distinct from the data buffer",
+                self.n
+            )));
         }
         if scratch.size() < bytes {
             return Err(Error::input(format!(
