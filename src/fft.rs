@@ -2,16 +2,22 @@
 //! unnormalised both ways like rustfft.
 //!
 //! Sizes up to [`MAX_WG_FFT`] run in one pass, each workgroup transforming one or more
-//! whole sequences in workgroup memory. Larger sizes use the four-step algorithm,
-//! N = N1·N2: pass 1 transforms the N1 strided columns x[n1 + N1·n2] (size N2), multiplies
-//! by W_N^{n1·k2} and writes them contiguously to a scratch buffer; pass 2 transforms the
-//! N2 strided columns of the scratch buffer (size N1) and writes the result in natural
-//! order back to the data buffer.
+//! whole sequences (packed up to 2048 elements) in workgroup memory. Larger sizes use
+//! the four-step algorithm, N = N1·N2: pass 1 transforms the N1 strided columns
+//! x[n1 + N1·n2] (size N2), multiplies by W_N^{n1·k2} and writes them contiguously to a
+//! scratch buffer; pass 2 transforms the N2 strided columns of the scratch buffer (size
+//! N1) and writes the result in natural order back to the data buffer.
+//!
+//! Inside a workgroup: decimation-in-time Stockham, one twiddle-free radix-2/4/8 first
+//! stage, then radix-8 stages (2048 = 4·8·8·8), 256 threads each holding 8 values per
+//! stage. The standalone kernels load the first stage straight from the buffer and store
+//! the last stage straight back, so workgroup memory is only used between stages.
 //!
 //! The workgroup transform itself lives in [`FFT_LIB_WGSL`], which other shaders include
 //! by concatenation (see its header comment): it exposes
-//! `fn fft_wg(lid: u32, n: u32, log2n: u32, inverse: bool)` over
-//! `var<workgroup> fft_sh: array<vec2<f32>, 2048>` and reads a twiddle table
+//! `fn fft_wg(lid: u32, n: u32, log2n: u32, inverse: bool)` (and the packed
+//! `fn fft_wg_batch(lid: u32, log2n: u32, log2count: u32, inverse: bool)`) over
+//! `var<workgroup> fft_sh: array<vec2<f32>, 2048>`, and reads a twiddle table
 //! `fft_twiddles` (laid out by [`twiddle_table`]) that the including shader declares.
 
 use crate::error::{Error, Result};
