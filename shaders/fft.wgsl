@@ -11,10 +11,11 @@
 // stores straight from registers, so workgroup memory is only used between stages
 // (sizes 2, 4 and 8 never touch it).
 //
-// Entry points fft_<mode>_r<R>: mode inplace (a -> a, sizes up to 2048), a_to_b
+// Entry points fft_<mode>_r<R>: mode inplace (a -> a, sizes 16 to 2048), a_to_b
 // (four-step pass 1, with twiddles), b_to_a (four-step pass 2); R = 2, 4 or 8 is the
 // first stage's radix, which must be 2^fft_first_radix(log2n). One specialised entry
-// point per radix keeps code for other sizes out of the compiled shader.
+// point per radix keeps code for other sizes out of the compiled shader. Sizes 2, 4, 8
+// use fft_single_r<R> (in place, no workgroup memory, no barrier).
 
 struct FftParams {
     n: u32,          // transform size of this pass
@@ -239,6 +240,32 @@ fn fft_pass(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, mode: u32, lr0: u32) {
         fft_r8_stage(lid, log2n, log2t, lns, inverse);
     }
     fft_last_global(mode, wg, lid, inverse);
+}
+
+// Sizes 2, 4 and 8 (mode inplace): a single stage and no barrier at all, which on
+// lavapipe halves the cost (a shader with barriers runs every invocation as a coroutine).
+fn fft_pass_single(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, lr0: u32) {
+    let wg = wid.x + wid.y * nwg.x;
+    if (wg >= fft_p.groups) {
+        return;
+    }
+    var v: array<vec2<f32>, 8>;
+    _ = fft_first_global(0u, wg, lid, lr0, fft_p.inverse != 0u, &v);
+}
+
+@compute @workgroup_size(256)
+fn fft_single_r2(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    fft_pass_single(lid, wid, nwg, 1u);
+}
+
+@compute @workgroup_size(256)
+fn fft_single_r4(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    fft_pass_single(lid, wid, nwg, 2u);
+}
+
+@compute @workgroup_size(256)
+fn fft_single_r8(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    fft_pass_single(lid, wid, nwg, 3u);
 }
 
 @compute @workgroup_size(256)

@@ -7,10 +7,18 @@
 //
 // laid out as `flashconv::fft::twiddle_table` builds it: for every power of two m up to
 // the largest size used, W_m^j = (cos(-2*pi*j/m), sin(-2*pi*j/m)) for j in 0..m at
-// offset m - 2.
+// offset m - 2 (`twiddle_table(2048)` covers every workgroup size).
 //
-// This file declares `fft_sh` (16 KiB, the only workgroup memory it uses), `FFT_WG`
-// (the workgroup size every caller must use) and helpers prefixed `fft_`.
+// This file declares `fft_sh` (16 KiB, the only workgroup memory it uses: an including
+// shader must not declare more if it is to stay within the WebGPU default limit),
+// `FFT_WG` (the workgroup size every caller must use: `@workgroup_size(FFT_WG)`) and
+// helpers prefixed `fft_`. Usage:
+//
+//     fft_sh[i] = ...;                       // any thread, i < n
+//     fft_wg(lid, n, log2n, inverse);        // all FFT_WG threads, uniform control flow
+//     ... = fft_sh[k];                       // X_k, natural order
+//
+// with lid = local_invocation_index and n = 1 << log2n (log2n is what is used).
 //
 // Decimation in time. The first stage (sub-transform size Ns = 1, no twiddles) has
 // radix 2, 4 or 8 so that the rest is radix-8 stages: 2048 = 4*8*8*8, 256 = 4*8*8.

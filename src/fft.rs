@@ -2,16 +2,22 @@
 //! unnormalised both ways like rustfft.
 //!
 //! Sizes up to [`MAX_WG_FFT`] run in one pass, each workgroup transforming one or more
-//! whole sequences in workgroup memory. Larger sizes use the four-step algorithm,
-//! N = N1·N2: pass 1 transforms the N1 strided columns x[n1 + N1·n2] (size N2), multiplies
-//! by W_N^{n1·k2} and writes them contiguously to a scratch buffer; pass 2 transforms the
-//! N2 strided columns of the scratch buffer (size N1) and writes the result in natural
-//! order back to the data buffer.
+//! whole sequences (packed up to 2048 elements) in workgroup memory. Larger sizes use
+//! the four-step algorithm, N = N1·N2: pass 1 transforms the N1 strided columns
+//! x[n1 + N1·n2] (size N2), multiplies by W_N^{n1·k2} and writes them contiguously to a
+//! scratch buffer; pass 2 transforms the N2 strided columns of the scratch buffer (size
+//! N1) and writes the result in natural order back to the data buffer.
+//!
+//! Inside a workgroup: decimation-in-time Stockham, one twiddle-free radix-2/4/8 first
+//! stage, then radix-8 stages (2048 = 4·8·8·8), 256 threads each holding 8 values per
+//! stage. The standalone kernels load the first stage straight from the buffer and store
+//! the last stage straight back, so workgroup memory is only used between stages.
 //!
 //! The workgroup transform itself lives in [`FFT_LIB_WGSL`], which other shaders include
 //! by concatenation (see its header comment): it exposes
-//! `fn fft_wg(lid: u32, n: u32, log2n: u32, inverse: bool)` over
-//! `var<workgroup> fft_sh: array<vec2<f32>, 2048>` and reads a twiddle table
+//! `fn fft_wg(lid: u32, n: u32, log2n: u32, inverse: bool)` (and the packed
+//! `fn fft_wg_batch(lid: u32, log2n: u32, log2count: u32, inverse: bool)`) over
+//! `var<workgroup> fft_sh: array<vec2<f32>, 2048>`, and reads a twiddle table
 //! `fft_twiddles` (laid out by [`twiddle_table`]) that the including shader declares.
 
 use crate::error::{Error, Result};
@@ -45,9 +51,10 @@ pub enum Direction {
     Inverse,
 }
 
-/// Offset in the twiddle table of the size-`m` block (`m` a power of two, at least 2).
+/// Offset in the twiddle table of the size-`m` block (`m` a power of two, at least 2;
+/// smaller `m` give 0).
 pub fn twiddle_offset(m: usize) -> usize {
-    m - 2
+    m.saturating_sub(2)
 }
 
 /// The twiddle table the FFT shaders read: for every power of two m = 2, 4, ..., `max_n`
@@ -78,17 +85,25 @@ fn check_size(n: usize) -> Result<u32> {
     Ok(n.trailing_zeros())
 }
 
-/// The specialised entry points: `by_mode[mode][lr0 - 1]` (see `shaders/fft.wgsl`).
+/// The specialised entry points: `by_mode[mode][lr0 - 1]`, and `single[lr0 - 1]` for
+/// sizes 2, 4, 8 (see `shaders/fft.wgsl`).
 #[derive(Debug)]
 struct Kernels {
     by_mode: [[Kernel; 3]; 3],
+    single: [Kernel; 3],
     /// Bound as the unused scratch of single-pass transforms.
     dummy: wgpu::Buffer,
 }
 
 impl Kernels {
-    fn get(&self, mode: Mode, lr0: u32) -> &Kernel {
-        &self.by_mode[mode as usize][lr0 as usize - 1]
+    /// The kernel for a pass of size 2^log2n.
+    fn get(&self, mode: Mode, log2n: u32) -> &Kernel {
+        let lr0 = first_radix(log2n);
+        if log2n == lr0 && mode == Mode::InPlace {
+            &self.single[lr0 as usize - 1]
+        } else {
+            &self.by_mode[mode as usize][lr0 as usize - 1]
+        }
     }
 }
 
@@ -115,6 +130,7 @@ impl FftPlanner {
         };
         let kernels = Kernels {
             by_mode: [make("inplace")?, make("a_to_b")?, make("b_to_a")?],
+            single: make("single")?,
             dummy: ctx.buffer_zeroed("fft dummy scratch", 16)?,
         };
         Ok(FftPlanner {
@@ -369,10 +385,16 @@ impl FftPlan {
         let k = &self.kernels;
         if !self.needs_scratch() {
             let p = &self.passes[0];
-            let kernel = k.get(p.mode, first_radix(p.log2n));
+            let kernel = k.get(p.mode, p.log2n);
             let (w, groups) = p.words(batch, dir)?;
             let bg = kernel.bind(ctx, &[&self.twiddles, data, &k.dummy]);
             return gpu::dispatch(pass, arena, kernel, &bg, &w, groups);
+        }
+        if scratch == data {
+            return Err(Error::input(format!(
+                "FFT of size {} needs a scratch buffer distinct from the data buffer",
+                self.n
+            )));
         }
         if scratch.size() < bytes {
             return Err(Error::input(format!(
@@ -382,7 +404,7 @@ impl FftPlan {
             )));
         }
         for p in &self.passes {
-            let kernel = k.get(p.mode, first_radix(p.log2n));
+            let kernel = k.get(p.mode, p.log2n);
             let (w, groups) = p.words(batch, dir)?;
             let bg = kernel.bind(ctx, &[&self.twiddles, data, scratch]);
             gpu::dispatch(pass, arena, kernel, &bg, &w, groups)?;
