@@ -101,15 +101,3 @@ fn matvec(@builtin(global_invocation_id) gid: vec3<u32>,
     if (p.flags & 4u) != 0u { v += dst[o]; }
     dst[o] = v;
 }
-
-// Plain copy dst[i] = src0[i] over p.n elements, 16 per thread in a grid-stride loop,
-// for measuring the device's copy bandwidth.
-@compute @workgroup_size(256)
-fn copy(@builtin(global_invocation_id) gid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-    let threads = nwg.x * nwg.y * WG;
-    let first = gid.x + gid.y * nwg.x * WG;
-    for (var i = first; i < p.n; i += threads) {
-        dst[i] = src0[i];
-    }
-}

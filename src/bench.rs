@@ -130,6 +130,9 @@ fn stacked_filters(model: &Model, len: usize) -> Result<Vec<f32>> {
     Ok(out)
 }
 
+/// WGSL source of the benchmark kernels.
+pub const BENCH_WGSL: &str = include_str!("../shaders/bench.wgsl");
+
 const STEPS_PER_SUBMIT: usize = 64;
 
 /// A mixer over `channels` chained channels of length `len` (one "layer").
@@ -259,13 +262,11 @@ fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize)
 pub fn copy_bandwidth(ctx: &GpuContext) -> Result<f64> {
     let max = ctx.limits.max_storage_buffer_binding_size;
     let bytes = (64u64 << 20).min(max / 2 * 2);
-    let n = (bytes / 4) as u32;
+    let n = (bytes / 16) as u32;
     let src = ctx.buffer_zeroed("copy_src", bytes)?;
     let dst = ctx.buffer_zeroed("copy_dst", bytes)?;
-    let dummy = ctx.buffer_zeroed("copy_dummy", 16)?;
-    let access = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
-    let kernel = Kernel::new(ctx, crate::session::SESSION_WGSL, "copy", &access)?;
-    let bg = kernel.bind(ctx, &[&src, &dummy, &dummy, &dst]);
+    let kernel = Kernel::new(ctx, BENCH_WGSL, "copy", &[Access::Read, Access::ReadWrite])?;
+    let bg = kernel.bind(ctx, &[&src, &dst]);
     let mut arena = ParamArena::new(ctx, &kernel.param_layout, 4);
     let mut best = 0f64;
     for _ in 0..4 {

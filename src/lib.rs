@@ -29,7 +29,9 @@ pub use session::{GpuModel, Session, SessionOptions};
 pub fn wgsl_modules() -> Vec<(&'static str, String)> {
     vec![
         ("session.wgsl", session::SESSION_WGSL.to_string()),
+        ("bench.wgsl", bench::BENCH_WGSL.to_string()),
         ("mixer.wgsl", mixer::MIXER_WGSL.to_string()),
+        ("mixer_vec4.wgsl", mixer::MIXER_VEC4_WGSL.to_string()),
         (
             "fft_lib.wgsl + fft.wgsl",
             format!("{}\n{}", fft::FFT_LIB_WGSL, fft::FFT_WGSL),

@@ -20,6 +20,8 @@ use std::sync::Mutex;
 
 /// WGSL source of the mixer kernels.
 pub const MIXER_WGSL: &str = include_str!("../shaders/mixer.wgsl");
+/// WGSL source of the four-channel lazy kernel (used when D is a multiple of 4).
+pub const MIXER_VEC4_WGSL: &str = include_str!("../shaders/mixer_vec4.wgsl");
 /// WGSL source of the FFT tile kernels (compiled after [`FFT_LIB_WGSL`]).
 pub const TILE_WGSL: &str = include_str!("../shaders/tile.wgsl");
 
@@ -89,6 +91,7 @@ impl FromStr for Method {
 pub struct MixerKernels {
     gate: Kernel,
     lazy: Kernel,
+    lazy4: Kernel,
     eager: Kernel,
     tile_direct: Kernel,
     bench_step: Kernel,
@@ -129,6 +132,7 @@ impl MixerKernels {
         Ok(MixerKernels {
             gate: k("gate")?,
             lazy: k("lazy")?,
+            lazy4: Kernel::new(ctx, MIXER_VEC4_WGSL, "lazy4", &MIXER_ACCESS)?,
             eager: k("eager")?,
             tile_direct: k("tile_direct")?,
             bench_step: k("bench_step")?,
@@ -371,11 +375,36 @@ impl Mixer {
         let d = self.d as u32;
         dispatch(pass, arena, &k.gate, &self.gate[layer], &w, d.div_ceil(256))?;
         match self.method {
-            Method::Lazy => dispatch(pass, arena, &k.lazy, &self.lazy[layer], &w, d.div_ceil(64))?,
+            Method::Lazy => self.record_lazy(pass, arena, k, layer, t)?,
             Method::Eager => self.record_eager(pass, arena, k, layer, t)?,
             Method::Flash | Method::None => {}
         }
         Ok(())
+    }
+
+    /// The direct sum of `layer` at step t (four channels per thread when D allows).
+    fn record_lazy(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        layer: usize,
+        t: usize,
+    ) -> Result<()> {
+        let w = self.words(layer, t);
+        let d = self.d as u32;
+        if d % 4 == 0 {
+            dispatch(
+                pass,
+                arena,
+                &k.lazy4,
+                &self.lazy[layer],
+                &w,
+                (d / 4).div_ceil(64),
+            )
+        } else {
+            dispatch(pass, arena, &k.lazy, &self.lazy[layer], &w, d.div_ceil(64))
+        }
     }
 
     /// Pushes v_t of `layer` into all its future accumulators.
@@ -510,7 +539,7 @@ impl Mixer {
             d.div_ceil(256),
         )?;
         match self.method {
-            Method::Lazy => dispatch(pass, arena, &k.lazy, &self.lazy[0], &w, d.div_ceil(64))?,
+            Method::Lazy => self.record_lazy(pass, arena, k, 0, t)?,
             Method::Eager => self.record_eager(pass, arena, k, 0, t)?,
             Method::Flash => self.record_tiles(pass, arena, k, t)?,
             Method::None => {}

@@ -40,7 +40,7 @@ fn check_shape(layers: usize, dim: usize, vocab: usize, len: usize, seed: u64) {
 #[test]
 fn small_shapes_match_reference() {
     check_shape(1, 24, 12, 37, 1);
-    check_shape(2, 40, 13, 64, 2);
+    check_shape(2, 42, 13, 64, 2); // D % 4 != 0: the scalar lazy kernel
 }
 
 #[test]

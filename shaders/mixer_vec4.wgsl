@@ -1,0 +1,49 @@
+// Four-channel variant of the lazy kernel in mixer.wgsl, dispatched by src/mixer.rs when
+// D is a multiple of 4: the histories are read as vec4 (16 bytes per access), which
+// software rasterisers such as lavapipe turn into far fewer memory operations. Same
+// bindings and parameters as `lazy` (time-major arenas, channel g of t at t * C + g).
+
+struct Params {
+    d: u32,          // channels per layer (D)
+    len: u32,        // session length L (stride of the arenas)
+    t: u32,          // current position
+    layer: u32,      // layer index (gate, lazy, eager) or channel count (tiles)
+    mode: u32,       // gate: 0 = z from z_acc (flash, eager), 1 = diagonal only, 2 = lazy
+    slot: u32,       // gate: ring slot of u_t (t % 3); older slots follow
+    size: u32,       // tile side U
+    in_start: u32,   // tile: first input position
+    out_start: u32,  // tile: first output position
+    outputs: u32,    // tile: number of outputs; eager: number of future positions
+    chans: u32,      // C: channels of all layers (the arenas' row stride)
+    pad1: u32,
+    pad2: vec4<u32>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<storage, read> v4: array<vec4<f32>>;
+@group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
+@group(1) @binding(2) var<storage, read> prm: array<f32>;
+@group(1) @binding(3) var<storage, read_write> x0: array<f32>;
+@group(1) @binding(4) var<storage, read_write> y: array<f32>;
+@group(1) @binding(5) var<storage, read_write> unused: array<f32>;
+
+// y[c..c+4] = (sum_{s<t} k[t-s] v_s + diag * v_t) * x0 for the quad c = 4 * gid.x.
+@compute @workgroup_size(64)
+fn lazy4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = 4u * gid.x;
+    if c >= p.d { return; }
+    let c4 = p.chans / 4u;
+    let g4 = (p.layer * p.d + c) / 4u;
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var i = 0u;
+    for (; i + 1u < p.t; i += 2u) {
+        s0 += k4[(p.t - i) * c4 + g4] * v4[i * c4 + g4];
+        s1 += k4[(p.t - i - 1u) * c4 + g4] * v4[(i + 1u) * c4 + g4];
+    }
+    if i < p.t { s0 += k4[(p.t - i) * c4 + g4] * v4[i * c4 + g4]; }
+    let dg = vec4<f32>(prm[12u * p.d + c], prm[12u * p.d + c + 1u],
+                       prm[12u * p.d + c + 2u], prm[12u * p.d + c + 3u]);
+    let z = s0 + s1 + dg * v4[p.t * c4 + g4];
+    for (var j = 0u; j < 4u; j++) { y[c + j] = z[j] * x0[c + j]; }
+}
