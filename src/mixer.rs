@@ -393,7 +393,7 @@ impl Mixer {
     ) -> Result<()> {
         let w = self.words(layer, t);
         let d = self.d as u32;
-        if d % 4 == 0 {
+        if d.is_multiple_of(4) {
             dispatch(
                 pass,
                 arena,
