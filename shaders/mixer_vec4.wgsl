@@ -36,12 +36,27 @@ fn lazy4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let g4 = (p.layer * p.d + c) / 4u;
     var s0 = vec4<f32>(0.0);
     var s1 = vec4<f32>(0.0);
-    var i = 0u;
-    for (; i + 1u < p.t; i += 2u) {
-        s0 += k4[(p.t - i) * c4 + g4] * v4[i * c4 + g4];
-        s1 += k4[(p.t - i - 1u) * c4 + g4] * v4[(i + 1u) * c4 + g4];
+    var s2 = vec4<f32>(0.0);
+    var s3 = vec4<f32>(0.0);
+    // Walk v forward and k backward with running offsets; four independent sums.
+    var vi = g4;
+    var ki = p.t * c4 + g4;
+    var left = p.t;
+    for (; left >= 4u; left -= 4u) {
+        s0 += k4[ki] * v4[vi];
+        s1 += k4[ki - c4] * v4[vi + c4];
+        s2 += k4[ki - 2u * c4] * v4[vi + 2u * c4];
+        s3 += k4[ki - 3u * c4] * v4[vi + 3u * c4];
+        ki -= 4u * c4;
+        vi += 4u * c4;
     }
-    if i < p.t { s0 += k4[(p.t - i) * c4 + g4] * v4[i * c4 + g4]; }
+    for (; left > 0u; left -= 1u) {
+        s0 += k4[ki] * v4[vi];
+        ki -= c4;
+        vi += c4;
+    }
+    s0 += s2;
+    s1 += s3;
     let dg = vec4<f32>(prm[12u * p.d + c], prm[12u * p.d + c + 1u],
                        prm[12u * p.d + c + 2u], prm[12u * p.d + c + 3u]);
     let z = s0 + s1 + dg * v4[p.t * c4 + g4];
