@@ -29,6 +29,7 @@ pub use session::{GpuModel, Session, SessionOptions};
 pub fn wgsl_modules() -> Vec<(&'static str, String)> {
     vec![
         ("session.wgsl", session::SESSION_WGSL.to_string()),
+        ("session_matvec.wgsl", session::MATVEC_WGSL.to_string()),
         ("bench.wgsl", bench::BENCH_WGSL.to_string()),
         ("mixer.wgsl", mixer::MIXER_WGSL.to_string()),
         ("mixer_vec4.wgsl", mixer::MIXER_VEC4_WGSL.to_string()),

@@ -432,6 +432,10 @@ fn run_bench(a: BenchArgs) -> Result<()> {
                 .map(|g| format!("  history reads {g:.2} GB/s"))
                 .unwrap_or_default()
         );
+        eprintln!(
+            "         (copy kernel just before: {:.2} GB/s)",
+            r.copy_gbps_before
+        );
     })?;
     println!(
         "adapter: {} ({}, {})",

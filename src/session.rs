@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// WGSL source of the dense per-token kernels.
+/// WGSL source of the dense per-token kernels (embedding, layer norm).
 pub const SESSION_WGSL: &str = include_str!("../shaders/session.wgsl");
+/// WGSL source of the matrix-vector kernel.
+pub const MATVEC_WGSL: &str = include_str!("../shaders/session_matvec.wgsl");
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_GELU: u32 = 2;
@@ -35,7 +37,7 @@ impl DenseKernels {
         Ok(DenseKernels {
             embed: k("embed")?,
             layer_norm: k("layer_norm")?,
-            matvec: k("matvec")?,
+            matvec: Kernel::new(ctx, MATVEC_WGSL, "matvec", &access)?,
         })
     }
 }
@@ -81,9 +83,9 @@ impl GpuModel {
     /// Uploads `model`'s weights to `ctx`'s device and compiles the kernels.
     pub fn new(ctx: &GpuContext, model: Model) -> Result<Self> {
         let up = |name: &str, data: &[f32]| ctx.buffer_init(name, data);
-        // Matrices are stored transposed ([in][out]) for the thread-per-row matvec.
+        // Matrices are stored transposed and packed by four rows (session_matvec.wgsl).
         let up_t =
-            |name: &str, data: &[f32], rows: usize| ctx.buffer_init(name, &transpose(data, rows));
+            |name: &str, data: &[f32], rows: usize| ctx.buffer_init(name, &pack_rows4(data, rows));
         let c = &model.config;
         let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
         let layers = model
@@ -139,13 +141,15 @@ impl GpuModel {
     }
 }
 
-/// `w` [rows][cols] row-major -> [cols][rows].
-fn transpose(w: &[f32], rows: usize) -> Vec<f32> {
+/// `w` [rows][cols] row-major -> [cols][ceil(rows / 4) * 4]: transposed, rows padded
+/// with zeros to a multiple of four (the layout of `session_matvec.wgsl`).
+fn pack_rows4(w: &[f32], rows: usize) -> Vec<f32> {
     let cols = w.len() / rows.max(1);
-    let mut out = vec![0f32; w.len()];
+    let padded = rows.div_ceil(4) * 4;
+    let mut out = vec![0f32; cols * padded];
     for r in 0..rows {
         for c in 0..cols {
-            out[c * rows + r] = w[r * cols + c];
+            out[c * padded + r] = w[r * cols + c];
         }
     }
     out
@@ -399,16 +403,16 @@ impl Session {
                 &dk.matvec,
                 &bg.in_proj,
                 &w,
-                (3 * d).div_ceil(64),
+                (3 * d).div_ceil(256),
             )?;
             self.mixer.record_layer(pass, arena, &m.mixer, l, t)?;
             let w = mv(d, d, 0, FLAG_BIAS | FLAG_ACC);
-            dispatch(pass, arena, &dk.matvec, &bg.out_proj, &w, d.div_ceil(64))?;
+            dispatch(pass, arena, &dk.matvec, &bg.out_proj, &w, d.div_ceil(256))?;
             dispatch(pass, arena, &dk.layer_norm, &bg.norm2, &ln(1e-5, 0), 1)?;
             let w = mv(di, d, 0, FLAG_BIAS | FLAG_GELU);
-            dispatch(pass, arena, &dk.matvec, &bg.fc1, &w, di.div_ceil(64))?;
+            dispatch(pass, arena, &dk.matvec, &bg.fc1, &w, di.div_ceil(256))?;
             let w = mv(d, di, 0, FLAG_BIAS | FLAG_ACC);
-            dispatch(pass, arena, &dk.matvec, &bg.fc2, &w, d.div_ceil(64))?;
+            dispatch(pass, arena, &dk.matvec, &bg.fc2, &w, d.div_ceil(256))?;
         }
         let w = ln(c.layer_norm_epsilon, row * d);
         dispatch(pass, arena, &dk.layer_norm, &self.bg.ln_f, &w, 1)?;
@@ -421,7 +425,7 @@ impl Session {
             &dk.matvec,
             &self.bg.lm_head,
             &w,
-            vp.div_ceil(64),
+            vp.div_ceil(256),
         )?;
         self.mixer.record_tiles(pass, arena, &m.mixer, t)
     }
