@@ -3,23 +3,6 @@
 // software rasterisers such as lavapipe turn into far fewer memory operations. Same
 // bindings and parameters as `lazy` (time-major arenas, channel g of t at t * C + g).
 
-struct Params {
-    d: u32,          // channels per layer (D)
-    len: u32,        // session length L (stride of the arenas)
-    t: u32,          // current position
-    layer: u32,      // layer index (gate, lazy, eager) or channel count (tiles)
-    mode: u32,       // gate: 0 = z from z_acc (flash, eager), 1 = diagonal only, 2 = lazy
-    slot: u32,       // gate: ring slot of u_t (t % 3); older slots follow
-    size: u32,       // tile side U
-    in_start: u32,   // tile: first input position
-    out_start: u32,  // tile: first output position
-    outputs: u32,    // tile: number of outputs; eager: number of future positions
-    chans: u32,      // C: channels of all layers (the arenas' row stride)
-    pad1: u32,
-    pad2: vec4<u32>,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(0) var<storage, read> v4: array<vec4<f32>>;
 @group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
 @group(1) @binding(2) var<storage, read> prm: array<f32>;

@@ -31,8 +31,11 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
         ("session.wgsl", session::SESSION_WGSL.to_string()),
         ("session_matvec.wgsl", session::MATVEC_WGSL.to_string()),
         ("bench.wgsl", bench::BENCH_WGSL.to_string()),
-        ("mixer.wgsl", mixer::MIXER_WGSL.to_string()),
-        ("mixer_vec4.wgsl", mixer::MIXER_VEC4_WGSL.to_string()),
+        ("mixer_params.wgsl + mixer.wgsl", mixer::mixer_source()),
+        (
+            "mixer_params.wgsl + mixer_vec4.wgsl",
+            mixer::mixer_vec4_source(),
+        ),
         (
             "fft_lib.wgsl + fft.wgsl",
             format!("{}\n{}", fft::FFT_LIB_WGSL, fft::FFT_WGSL),

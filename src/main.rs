@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use flashconv::bench::{self, BenchSpec};
 use flashconv::model::write_f32;
 use flashconv::sampling::SamplingParams;
-use flashconv::session::{session_len, CancelHandle, GenerateOptions, StopReason};
+use flashconv::session::{check_ids, session_len, CancelHandle, GenerateOptions, StopReason};
 use flashconv::tokenizer::{parse_ids, Tokenizer};
 use flashconv::{
     gpu, Config, Error, GpuContext, GpuModel, Method, Model, Result, Session, SessionOptions,
@@ -252,6 +252,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         seed: a.seed,
     };
     sampling.validate()?;
+    check_ids(&model.config, &prompt)?;
     let len = session_len(&model.config, prompt.len(), a.max_tokens)?;
     let ctx = GpuContext::new()?;
     let gm = GpuModel::new(&ctx, model)?;
@@ -315,6 +316,7 @@ fn score(a: ScoreArgs) -> Result<()> {
     }
     let n = ids.len();
     let c = &model.config;
+    check_ids(c, &ids)?;
     if n > c.max_seq_len {
         return Err(Error::input(format!(
             "the sequence has {n} tokens, more than max_seq_len = {}",

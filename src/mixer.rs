@@ -18,12 +18,25 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
 
-/// WGSL source of the mixer kernels.
+/// WGSL source of the mixer kernels (compiled after [`MIXER_PARAMS_WGSL`]).
 pub const MIXER_WGSL: &str = include_str!("../shaders/mixer.wgsl");
-/// WGSL source of the four-channel lazy kernel (used when D is a multiple of 4).
+/// The parameter block shared by the mixer kernels.
+pub const MIXER_PARAMS_WGSL: &str = include_str!("../shaders/mixer_params.wgsl");
+/// WGSL source of the four-channel lazy kernel (used when D is a multiple of 4;
+/// compiled after [`MIXER_PARAMS_WGSL`]).
 pub const MIXER_VEC4_WGSL: &str = include_str!("../shaders/mixer_vec4.wgsl");
 /// WGSL source of the FFT tile kernels (compiled after [`FFT_LIB_WGSL`]).
 pub const TILE_WGSL: &str = include_str!("../shaders/tile.wgsl");
+
+/// The full source of the mixer kernels: parameter block, then kernels.
+pub fn mixer_source() -> String {
+    format!("{MIXER_PARAMS_WGSL}\n{MIXER_WGSL}")
+}
+
+/// The full source of the four-channel lazy kernel: parameter block, then kernel.
+pub fn mixer_vec4_source() -> String {
+    format!("{MIXER_PARAMS_WGSL}\n{MIXER_VEC4_WGSL}")
+}
 
 /// The full source of the tile kernels: the FFT library, then the tiles.
 pub fn tile_source() -> String {
@@ -127,12 +140,13 @@ impl MixerKernels {
 
     /// Compiles the kernels of `shaders/mixer.wgsl`.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let k = |entry| Kernel::new(ctx, MIXER_WGSL, entry, &MIXER_ACCESS);
+        let mixer = mixer_source();
+        let k = |entry| Kernel::new(ctx, &mixer, entry, &MIXER_ACCESS);
         let tiles = tile_source();
         Ok(MixerKernels {
             gate: k("gate")?,
             lazy: k("lazy")?,
-            lazy4: Kernel::new(ctx, MIXER_VEC4_WGSL, "lazy4", &MIXER_ACCESS)?,
+            lazy4: Kernel::new(ctx, &mixer_vec4_source(), "lazy4", &MIXER_ACCESS)?,
             eager: k("eager")?,
             tile_direct: k("tile_direct")?,
             bench_step: k("bench_step")?,

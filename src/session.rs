@@ -336,13 +336,7 @@ impl Session {
     /// remaining length first, so a bad id changes nothing.
     pub fn feed(&mut self, ids: &[u32]) -> Result<()> {
         let c = self.model.config();
-        let vp = c.padded_vocab();
-        if let Some((i, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vp) {
-            return Err(Error::input(format!(
-                "token id {id} (input position {i}) is out of range: the model's vocabulary \
-                 has {vp} ids (0..{vp})"
-            )));
-        }
+        check_ids(c, ids)?;
         if self.pos + ids.len() > self.opts.len {
             return Err(Error::input(format!(
                 "{} tokens at position {} exceed the session length {} (max_seq_len {})",
@@ -603,6 +597,19 @@ impl GenerationStats {
     /// Generated tokens per second.
     pub fn tokens_per_second(&self) -> f64 {
         self.tokens.len() as f64 / self.generate_seconds.max(1e-9)
+    }
+}
+
+/// Checks that every id indexes the model's (padded) vocabulary; the error names the
+/// first bad id and its position.
+pub fn check_ids(config: &Config, ids: &[u32]) -> Result<()> {
+    let vp = config.padded_vocab();
+    match ids.iter().enumerate().find(|(_, &id)| id as usize >= vp) {
+        Some((i, &id)) => Err(Error::input(format!(
+            "token id {id} (input position {i}) is out of range: the model's vocabulary \
+             has {vp} ids (0..{vp})"
+        ))),
+        None => Ok(()),
     }
 }
 
