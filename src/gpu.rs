@@ -7,7 +7,7 @@
 //! dynamic offsets ([`ParamArena`]), buffer creation and blocking read-back.
 
 use crate::error::{Error, Result};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 /// A wgpu device and queue plus what flashconv needs to know about them.
 #[derive(Clone, Debug)]
@@ -22,6 +22,9 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// The optional features enabled on the device.
     pub features: wgpu::Features,
+    /// wgpu errors nobody caught and device-lost reports, turned into [`Error::Gpu`] by
+    /// the next [`GpuContext::wait`] (only on devices flashconv created itself).
+    errors: Arc<Mutex<Vec<String>>>,
 }
 
 /// Optional features flashconv uses when the adapter has them (the f32 path never needs them).
@@ -94,7 +97,25 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc))
             .map_err(|e| Error::gpu(format!("request_device failed: {e}")))?;
-        Ok(Self::from_device(device, queue, adapter.get_info()))
+        let ctx = Self::from_device(device, queue, adapter.get_info());
+        // wgpu's default handler panics on an uncaught error; record it instead, so the
+        // caller gets an Err from the next wait.
+        let slot = ctx.errors.clone();
+        ctx.device
+            .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                let msg = describe_wgpu_error(&e);
+                log::error!("wgpu: {msg}");
+                if let Ok(mut v) = slot.lock() {
+                    v.push(msg);
+                }
+            }));
+        let slot = ctx.errors.clone();
+        ctx.device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut v) = slot.lock() {
+                v.push(format!("device lost ({reason:?}): {msg}"));
+            }
+        });
+        Ok(ctx)
     }
 
     /// Wraps a host application's device and queue. flashconv uses the limits and
@@ -108,6 +129,7 @@ impl GpuContext {
             info,
             limits,
             features,
+            errors: Arc::default(),
         }
     }
 
@@ -193,13 +215,46 @@ impl GpuContext {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
-    /// Blocks until all submitted work has finished.
+    /// Blocks until all submitted work has finished; returns any wgpu error recorded
+    /// since the last call (validation, out of memory, device lost) as [`Error::Gpu`].
     pub fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::gpu(format!("device poll failed: {e}")))
+            .map_err(|e| Error::gpu(format!("device poll failed: {e}")))?;
+        self.take_errors()
     }
+
+    /// Returns (and clears) the wgpu errors recorded since the last check.
+    pub fn take_errors(&self) -> Result<()> {
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| Error::gpu("error log lock poisoned"))?;
+        if v.is_empty() {
+            return Ok(());
+        }
+        let msg = v.join("; ");
+        v.clear();
+        Err(Error::gpu(msg))
+    }
+}
+
+/// A wgpu error as one line: its kind and description (the Display form is only the kind).
+pub fn describe_wgpu_error(e: &wgpu::Error) -> String {
+    // The Display form is multi-line; the error's source chain says the same in parts.
+    let (kind, first): (&str, &(dyn std::error::Error + 'static)) = match e {
+        wgpu::Error::OutOfMemory { source } => ("out of GPU memory", source.as_ref()),
+        wgpu::Error::Validation { source, .. } => ("validation error", source.as_ref()),
+        wgpu::Error::Internal { source, .. } => ("internal error", source.as_ref()),
+    };
+    let mut parts = vec![kind.to_string()];
+    let mut cur = Some(first);
+    while let Some(err) = cur {
+        parts.push(err.to_string());
+        cur = err.source();
+    }
+    parts.dedup();
+    parts.join(": ")
 }
 
 /// How a kernel binds one storage buffer.
@@ -282,7 +337,8 @@ impl Kernel {
             cache: None,
         });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(Error::gpu(format!("compiling kernel '{entry}': {err}")));
+            let msg = describe_wgpu_error(&err);
+            return Err(Error::gpu(format!("compiling kernel '{entry}': {msg}")));
         }
         Ok(Kernel {
             pipeline,
