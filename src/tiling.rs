@@ -45,6 +45,13 @@ pub fn tile_size(t: usize) -> usize {
 
 /// The tile that runs after step `t` of a sequence of length `len`, or `None` at the
 /// last position (nothing is left to update).
+///
+/// ```
+/// use flashconv::tiling::tile_at;
+/// let tile = tile_at(3, 100).expect("a tile");
+/// assert_eq!((tile.size, tile.in_start, tile.out_start, tile.out_end), (4, 0, 4, 8));
+/// assert!(tile_at(99, 100).is_none());
+/// ```
 pub fn tile_at(t: usize, len: usize) -> Option<Tile> {
     if t + 1 >= len {
         return None;

@@ -84,6 +84,13 @@ impl Tokenizer {
     }
 
     /// Character ids only, no special tokens (a generation prompt).
+    ///
+    /// ```
+    /// use flashconv::tokenizer::Tokenizer;
+    /// let t = Tokenizer::dna();
+    /// assert_eq!(t.encode("ACGTN"), vec![7, 8, 9, 10, 11]);
+    /// assert_eq!(t.encode_with_sep("ac"), vec![6, 6, 1]); // no upper-casing
+    /// ```
     pub fn encode(&self, text: &str) -> Vec<u32> {
         text.chars()
             .map(|c| {
