@@ -175,16 +175,39 @@ impl GpuContext {
         }))
     }
 
-    /// Copies `size` bytes at `offset` of `buf` back to the CPU, waiting for the GPU.
-    pub fn read_bytes(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+    /// A buffer the CPU can map for reading, of `size` bytes (for [`GpuContext::read_via`]).
+    pub fn staging_buffer(&self, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: size.max(4),
+            size: size.max(4).div_ceil(4) * 4,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        });
+        })
+    }
+
+    /// Copies `size` bytes at `offset` of `buf` back to the CPU, waiting for the GPU.
+    pub fn read_bytes(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        self.read_via(buf, offset, size, &self.staging_buffer(size))
+    }
+
+    /// Like [`GpuContext::read_bytes`] through a caller-owned staging buffer (from
+    /// [`GpuContext::staging_buffer`], at least `size` bytes), so a per-token read
+    /// allocates nothing on the GPU.
+    pub fn read_via(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+        staging: &wgpu::Buffer,
+    ) -> Result<Vec<u8>> {
+        if staging.size() < size {
+            return Err(Error::gpu(format!(
+                "staging buffer of {} bytes cannot hold {size}",
+                staging.size()
+            )));
+        }
         let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(buf, offset, &staging, 0, size);
+        enc.copy_buffer_to_buffer(buf, offset, staging, 0, size);
         self.queue.submit([enc.finish()]);
         let slice = staging.slice(0..size);
         let (tx, rx) = mpsc::channel();

@@ -195,6 +195,8 @@ pub struct Session {
     tokens: wgpu::Buffer,
     logits: wgpu::Buffer,
     hidden: wgpu::Buffer,
+    /// Reused for reading one position's logits back every token.
+    staging: wgpu::Buffer,
     bg: SessionBindGroups,
 }
 
@@ -303,6 +305,7 @@ impl Session {
             tokens,
             logits,
             hidden,
+            staging: ctx.staging_buffer(vp as u64 * 4),
             bg,
         })
     }
@@ -439,7 +442,11 @@ impl Session {
     pub fn logits(&self, t: usize) -> Result<Vec<f32>> {
         let row = self.check_row(t)?;
         let vp = self.model.config().padded_vocab() as u64;
-        self.model.ctx().read_f32(&self.logits, row * vp, vp)
+        let bytes = self
+            .model
+            .ctx()
+            .read_via(&self.logits, row * vp * 4, vp * 4, &self.staging)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// Logits of positions `start..end` (all must be held), row-major.
