@@ -169,7 +169,7 @@ pub struct Mixer {
     len: usize,
     gate: Vec<wgpu::BindGroup>,
     lazy: Vec<wgpu::BindGroup>,
-    eager: Vec<wgpu::BindGroup>,
+    eager: wgpu::BindGroup,
     tile_direct: wgpu::BindGroup,
     bench_step: wgpu::BindGroup,
     fft_min_tile: usize,
@@ -327,9 +327,8 @@ impl Mixer {
         let lazy = (0..layers)
             .map(|l| bind(&kernels.lazy, [&v_hist, &k, &params[l], io.x0, io.y, d3]))
             .collect();
-        let eager = (0..layers)
-            .map(|_| bind(&kernels.eager, [&v_hist, &k, d0, &z_acc, d1, d2]))
-            .collect();
+        // The eager push reads and writes arenas over all layers: one bind group serves all.
+        let eager = bind(&kernels.eager, [&v_hist, &k, d0, &z_acc, d1, d2]);
         let tile_direct = bind(&kernels.tile_direct, [&v_hist, &k, d0, &z_acc, d1, d2]);
         let bench_step = bind(
             &kernels.bench_step,
@@ -364,11 +363,17 @@ impl Mixer {
         })
     }
 
-    /// The parameter block shared by the mixer kernels (see `Params` in mixer.wgsl).
+    /// The parameter block shared by the mixer kernels (see mixer_params.wgsl); `mode`
+    /// tells the gate (and bench_step) where z_t comes from.
     fn words(&self, layer: usize, t: usize) -> [u32; 11] {
         let chans = (self.layers * self.d) as u32;
         let (d, len, t32, slot) = (self.d as u32, self.len as u32, t as u32, (t % 3) as u32);
-        [d, len, t32, layer as u32, 0, slot, 0, 0, 0, 0, chans]
+        let mode = match self.method {
+            Method::Flash | Method::Eager => 0,
+            Method::None => 1,
+            Method::Lazy => 2,
+        };
+        [d, len, t32, layer as u32, mode, slot, 0, 0, 0, 0, chans]
     }
 
     /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t).
@@ -380,12 +385,7 @@ impl Mixer {
         layer: usize,
         t: usize,
     ) -> Result<()> {
-        let mut w = self.words(layer, t);
-        w[4] = match self.method {
-            Method::Flash | Method::Eager => 0,
-            Method::None => 1,
-            Method::Lazy => 2,
-        };
+        let w = self.words(layer, t);
         let d = self.d as u32;
         dispatch(pass, arena, &k.gate, &self.gate[layer], &w, d.div_ceil(256))?;
         match self.method {
@@ -437,7 +437,7 @@ impl Mixer {
         let mut w = self.words(layer, t);
         w[9] = future;
         let groups = (future as u64 * self.d as u64).div_ceil(256);
-        dispatch(pass, arena, &k.eager, &self.eager[layer], &w, groups as u32)
+        dispatch(pass, arena, &k.eager, &self.eager, &w, groups as u32)
     }
 
     /// Records the flash tile of step `t` over every layer's channels (no-op for the
@@ -537,12 +537,7 @@ impl Mixer {
         k: &MixerKernels,
         t: usize,
     ) -> Result<()> {
-        let mut w = self.words(0, t);
-        w[4] = match self.method {
-            Method::Flash | Method::Eager => 0,
-            Method::None => 1,
-            Method::Lazy => 2,
-        };
+        let w = self.words(0, t);
         let d = self.d as u32;
         dispatch(
             pass,
