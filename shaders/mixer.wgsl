@@ -1,8 +1,9 @@
 // The Hyena mixer's per-token work and the long convolution, dispatched by
-// src/mixer.rs. Histories are time-major arenas over all layers: channel
-// g = layer * D + c of position t lives at t * C + g (C = M * D channels), for v_hist,
-// z_acc and the filter k alike. One dispatch can cover every layer, and neighbouring
-// threads (neighbouring channels) read neighbouring addresses.
+// src/mixer.rs. Histories are time-major arenas over all layers: column g of position t
+// lives at t * C + g (C = p.chans columns), for v_hist, z_acc and the filter k alike.
+// Column g of a group is channel start + g over all layers (channel = layer * D + c).
+// One dispatch can cover every layer, and neighbouring threads (neighbouring channels)
+// read neighbouring addresses.
 //
 // Shared bindings (meaning per entry point):
 //   r0, r1, r2: read-only; w0, w1, w2: read-write.
@@ -37,12 +38,12 @@ fn short_conv(ch: u32) -> f32 {
 // then (modes 0, 1) y = (z_t + diag * v_t) * x0, with z_t from z_acc (mode 0) or 0.
 @compute @workgroup_size(256)
 fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if c >= p.d { return; }
+    if gid.x >= p.count { return; }
+    let c = p.c0 + gid.x;
     let x0 = short_conv(c);
     let x1 = short_conv(p.d + c);
     let v = short_conv(2u * p.d + c) * x1;
-    let g = p.layer * p.d + c;
+    let g = p.col0 + gid.x;
     w0[p.t * p.chans + g] = v;
     w1[c] = x0;
     if p.mode == 2u { return; }
@@ -56,9 +57,9 @@ fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
 // r0 = v_hist, r1 = k arena, r2 = mixer params, w0 = x0 (read), w1 = y.
 @compute @workgroup_size(64)
 fn lazy(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if c >= p.d { return; }
-    let g = p.layer * p.d + c;
+    if gid.x >= p.count { return; }
+    let c = p.c0 + gid.x;
+    let g = p.col0 + gid.x;
     let C = p.chans;
     var s0 = 0.0;
     var s1 = 0.0;
@@ -74,16 +75,16 @@ fn lazy(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // eager: push v_t into every future accumulator of this layer:
-// z_acc[j] += k[j - t] v_t for j in t+1 .. t+1+outputs. r0 = v_hist, r1 = k, w0 = z_acc.
+// z_acc[j] += k[j - t] v_t for j in t+1 .. t+1+outputs, for the slice's columns.
+// r0 = v_hist, r1 = k, w0 = z_acc.
 // Thread per (channel, future position), channel fastest.
 @compute @workgroup_size(256)
 fn eager(@builtin(global_invocation_id) gid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * WG;
-    let c = idx % p.d;
-    let m = idx / p.d;
+    let m = idx / p.count;
     if m >= p.outputs { return; }
-    let g = p.layer * p.d + c;
+    let g = p.col0 + idx % p.count;
     let C = p.chans;
     w0[(p.t + 1u + m) * C + g] += r1[(1u + m) * C + g] * r0[p.t * C + g];
 }
@@ -115,19 +116,22 @@ fn hash32(x: u32) -> u32 {
 // bench_step (mixer-only benchmark): every channel is a chain through the convolution,
 // v_t = tanh(z_{t-1}) + noise, so nothing can be precomputed. Then z_t is completed from
 // z_acc (mode 0), the diagonal only (mode 1), or left to the lazy kernel (mode 2).
-// r1 = params (diag at 12 D + c), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels.
+// r1 = params (diag at 12 D + c), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels
+// (one "layer" of all channels, run slice by slice like the gate).
 @compute @workgroup_size(256)
 fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
               @builtin(num_workgroups) nwg: vec3<u32>) {
-    let c = gid.x + gid.y * nwg.x * WG;
-    if c >= p.d { return; }
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.count { return; }
+    let c = p.c0 + i;
+    let g = p.col0 + i;
     let noise = f32(hash32(c ^ hash32(p.t)) >> 8u) * (1.0 / 16777216.0) - 0.5;
     var prev = 0.0;
     if p.t > 0u { prev = w1[c]; }
     let v = tanh(prev) + 0.1 * noise;
-    w0[p.t * p.chans + c] = v;
+    w0[p.t * p.chans + g] = v;
     if p.mode == 2u { return; }
     var z = r1[12u * p.d + c] * v;
-    if p.mode == 0u { z += r2[p.t * p.chans + c]; }
+    if p.mode == 0u { z += r2[p.t * p.chans + g]; }
     w1[c] = z;
 }

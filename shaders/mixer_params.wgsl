@@ -1,5 +1,11 @@
 // Parameter block shared by the mixer kernels (mixer.wgsl, mixer_vec4.wgsl), which
 // src/mixer.rs compiles with this file in front.
+//
+// The arenas of a session are split by channel into groups that each fit the device's
+// binding limit (usually one group: all channels). Per-layer kernels run on a slice:
+// the `count` channels of layer `layer` from channel `c0` on, which sit in the bound
+// group's arenas from column `col0` on. Per-layer buffers (u ring, params, x0, y) are
+// indexed by the channel within the layer, arenas by the column within the group.
 
 struct Params {
     d: u32,          // channels per layer (D)
@@ -12,9 +18,11 @@ struct Params {
     in_start: u32,   // tile: first input position
     out_start: u32,  // tile: first output position
     outputs: u32,    // tile: number of outputs; eager: number of future positions
-    chans: u32,      // C: channels of all layers (the arenas' row stride)
-    pad1: u32,
-    pad2: vec4<u32>,
+    chans: u32,      // channels of this channel group (the arenas' row stride)
+    col0: u32,       // gate, lazy, eager: arena column of the slice's first channel
+    c0: u32,         // gate, lazy, eager: the slice's first channel within the layer
+    count: u32,      // gate, lazy, eager: channels in the slice
+    pad: vec2<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -10,13 +10,14 @@
 @group(1) @binding(4) var<storage, read_write> y: array<f32>;
 @group(1) @binding(5) var<storage, read_write> unused: array<f32>;
 
-// y[c..c+4] = (sum_{s<t} k[t-s] v_s + diag * v_t) * x0 for the quad c = 4 * gid.x.
+// y[c..c+4] = (sum_{s<t} k[t-s] v_s + diag * v_t) * x0 for the quad c = c0 + 4 * gid.x
+// (col0, count and the group's column count are multiples of 4).
 @compute @workgroup_size(64)
 fn lazy4(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = 4u * gid.x;
-    if c >= p.d { return; }
+    if 4u * gid.x >= p.count { return; }
+    let c = p.c0 + 4u * gid.x;
     let c4 = p.chans / 4u;
-    let g4 = (p.layer * p.d + c) / 4u;
+    let g4 = p.col0 / 4u + gid.x;
     var s0 = vec4<f32>(0.0);
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);

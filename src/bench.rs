@@ -48,6 +48,10 @@ pub struct BenchResult {
     /// Copy-kernel bandwidth measured right before this measurement, GB/s (the machine's
     /// bandwidth drifts; this is the fair reference for `gbps`).
     pub copy_gbps_before: f64,
+    /// GPU memory of the mixer (histories, accumulators, filters, spectra, scratch).
+    pub mixer_bytes: u64,
+    /// Channel groups the mixer's buffers were split into to fit the binding limit.
+    pub channel_groups: usize,
 }
 
 /// Model shape in the report.
@@ -208,16 +212,24 @@ fn time_mixer(
     filter: &[f32],
     (channels, len, fft_min_tile): (usize, usize, usize),
 ) -> Result<BenchResult> {
-    let mut arena = ParamArena::new(ctx, kernels.param_layout(), STEPS_PER_SUBMIT * 8);
+    let arena = |m: &Mixer| {
+        let slots = STEPS_PER_SUBMIT * m.dispatches_per_token();
+        ParamArena::new(ctx, kernels.param_layout(), slots)
+    };
     let warm = len.min(256);
     let (wm, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, warm, fft_min_tile))?;
-    run_mixer_steps(ctx, kernels, &wm, &mut arena, warm)?;
+    run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm)?;
+    drop(wm);
     let (mixer, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, len, fft_min_tile))?;
+    let mut arena = arena(&mixer);
     ctx.wait()?;
     let start = Instant::now();
     run_mixer_steps(ctx, kernels, &mixer, &mut arena, len)?;
     let seconds = start.elapsed().as_secs_f64();
-    Ok(result(method, "mixer", len, seconds, channels))
+    let mut r = result(method, "mixer", len, seconds, channels);
+    r.mixer_bytes = mixer.memory().total();
+    r.channel_groups = mixer.group_widths().len();
+    Ok(r)
 }
 
 fn time_generation(
@@ -227,7 +239,7 @@ fn time_generation(
     fft_min_tile: usize,
 ) -> Result<BenchResult> {
     let prompt = [7u32];
-    let gen = |n: usize| -> Result<f64> {
+    let gen = |n: usize| -> Result<(f64, (u64, usize))> {
         let slen = session_len(gm.config(), prompt.len(), n)?;
         let mut opts = SessionOptions::new(method, slen);
         opts.fft_min_tile = fft_min_tile;
@@ -238,17 +250,17 @@ fn time_generation(
             ..Default::default()
         };
         let stats = s.generate(&prompt, &opts, |_| {})?;
-        Ok(stats.prompt_seconds + stats.generate_seconds)
+        let memory = s.memory();
+        let shape = (memory.mixer.total(), memory.groups.len());
+        Ok((stats.prompt_seconds + stats.generate_seconds, shape))
     };
     gen(len.min(32))?; // warm-up
-    let seconds = gen(len)?;
-    Ok(result(
-        method,
-        "end_to_end",
-        len,
-        seconds,
-        gm.config().n_layer * gm.config().d_model,
-    ))
+    let (seconds, (bytes, groups)) = gen(len)?;
+    let channels = gm.config().n_layer * gm.config().d_model;
+    let mut r = result(method, "end_to_end", len, seconds, channels);
+    r.mixer_bytes = bytes;
+    r.channel_groups = groups;
+    Ok(r)
 }
 
 fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize) -> BenchResult {
@@ -265,6 +277,8 @@ fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize)
         tokens_per_s: len as f64 / seconds,
         gbps,
         copy_gbps_before: 0.0,
+        mixer_bytes: 0,
+        channel_groups: 1,
     }
 }
 

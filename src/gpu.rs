@@ -83,10 +83,30 @@ impl GpuContext {
         Self::on_adapter(&adapter)
     }
 
+    /// Like [`GpuContext::new`] with the device's limits lowered below the adapter's by
+    /// `adjust`, e.g. to run as a browser would under WebGPU's default 128 MiB storage
+    /// binding, or to test the channel groups of [`crate::mixer`] with small models.
+    /// wgpu enforces the lowered limits.
+    pub fn new_with_limits(adjust: impl FnOnce(&mut wgpu::Limits)) -> Result<Self> {
+        let instance = instance_from_env();
+        let adapter = pick_adapter(&instance)?;
+        Self::on_adapter_with_limits(&adapter, adjust)
+    }
+
     /// Creates a device on a given adapter (adapter limits, wanted features when present).
     pub fn on_adapter(adapter: &wgpu::Adapter) -> Result<Self> {
+        Self::on_adapter_with_limits(adapter, |_| {})
+    }
+
+    /// Creates a device on a given adapter with its limits adjusted by `adjust` (which
+    /// may only lower them: raising a limit past the adapter's makes request_device fail).
+    pub fn on_adapter_with_limits(
+        adapter: &wgpu::Adapter,
+        adjust: impl FnOnce(&mut wgpu::Limits),
+    ) -> Result<Self> {
         let features = adapter.features() & wanted_features();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        adjust(&mut limits);
         let desc = wgpu::DeviceDescriptor {
             label: Some("flashconv"),
             required_features: features,

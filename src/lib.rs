@@ -21,7 +21,7 @@ pub use error::{Error, Result};
 pub use gpu::GpuContext;
 pub use mixer::Method;
 pub use model::Model;
-pub use session::{GpuModel, Session, SessionOptions};
+pub use session::{GpuModel, Session, SessionMemory, SessionOptions};
 
 /// Every WGSL module flashconv compiles, as (name, complete source): concatenations
 /// (the FFT library before the shaders that call it) included. A CPU test validates each

@@ -18,6 +18,25 @@ use std::path::{Path, PathBuf};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Lower the device's storage-binding limit to this many MiB (128 runs as under
+    /// WebGPU's default limits); mixer buffers above it are split into channel groups.
+    #[arg(long, global = true, value_name = "MIB")]
+    max_binding_mib: Option<u64>,
+}
+
+/// The `--max-binding-mib` value, set once in main.
+static MAX_BINDING: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+
+/// The device every command runs on: the default adapter, with the binding limit
+/// lowered when `--max-binding-mib` says so.
+fn device() -> Result<GpuContext> {
+    match MAX_BINDING.get().copied().flatten() {
+        None => GpuContext::new(),
+        Some(mib) => GpuContext::new_with_limits(|l| {
+            let bytes = (mib << 20).min(l.max_storage_buffer_binding_size);
+            l.max_storage_buffer_binding_size = bytes;
+        }),
+    }
 }
 
 #[derive(Subcommand)]
@@ -179,6 +198,7 @@ fn load_model(arg: &Option<PathBuf>) -> Result<(Model, Tokenizer)> {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    let _ = MAX_BINDING.set(cli.max_binding_mib);
     let res = match cli.cmd {
         Cmd::Info => info(),
         Cmd::Generate(a) => generate(a),
@@ -203,7 +223,7 @@ fn info() -> Result<()> {
             i.name, i.backend, i.device_type, i.driver, i.driver_info
         );
     }
-    let ctx = GpuContext::new()?;
+    let ctx = device()?;
     let l = &ctx.limits;
     println!("chosen: {}", ctx.describe());
     println!("  max_buffer_size: {}", l.max_buffer_size);
@@ -254,7 +274,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
     sampling.validate()?;
     check_ids(&model.config, &prompt)?;
     let len = session_len(&model.config, prompt.len(), a.max_tokens)?;
-    let ctx = GpuContext::new()?;
+    let ctx = device()?;
     let gm = GpuModel::new(&ctx, model)?;
     let mut session = Session::new(&gm, SessionOptions::new(method, len))?;
     let opts = GenerateOptions {
@@ -324,13 +344,25 @@ fn score(a: ScoreArgs) -> Result<()> {
         )));
     }
     let (vp, d) = (c.padded_vocab(), c.d_model);
-    let ctx = GpuContext::new()?;
+    let ctx = device()?;
     let gm = GpuModel::new(&ctx, model)?;
+    // Logits come back in pieces of at most SCORE_ROWS positions, so the ring on the
+    // device stays small (and within the binding limit) however long the sequence.
+    const SCORE_ROWS: usize = 2048;
+    let rows = n.min(SCORE_ROWS);
     let mut opts = SessionOptions::new(method, n);
-    opts.logit_rows = n;
+    opts.logit_rows = rows;
     let mut s = Session::new(&gm, opts)?;
-    s.feed(&ids)?;
-    let logits = s.logits_range(0, n)?;
+    let mut logits = Vec::with_capacity(n * vp);
+    let mut hidden = Vec::new();
+    for (i, part) in ids.chunks(rows).enumerate() {
+        s.feed(part)?;
+        let (start, end) = (i * rows, i * rows + part.len());
+        logits.extend(s.logits_range(start, end)?);
+        if a.hidden.is_some() {
+            hidden.extend(s.hidden_range(start, end)?);
+        }
+    }
     let mut logprobs = Vec::with_capacity(n.saturating_sub(1));
     for t in 0..n - 1 {
         let row = &logits[t * vp..(t + 1) * vp];
@@ -354,7 +386,6 @@ fn score(a: ScoreArgs) -> Result<()> {
         write_f32(path, &[("logits", vec![n, vp], &logits)])?;
     }
     if let Some(path) = &a.hidden {
-        let hidden = s.hidden_range(0, n)?;
         write_f32(path, &[("hidden", vec![n, d], &hidden)])?;
     }
     if a.json {
@@ -410,7 +441,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         seed: a.seed,
         fft_min_tile: a.fft_min_tile,
     };
-    let ctx = GpuContext::new()?;
+    let ctx = device()?;
     eprintln!(
         "bench on {}: M={} D={} {}",
         ctx.describe(),
@@ -435,8 +466,11 @@ fn run_bench(a: BenchArgs) -> Result<()> {
                 .unwrap_or_default()
         );
         eprintln!(
-            "         (copy kernel just before: {:.2} GB/s)",
-            r.copy_gbps_before
+            "         (copy kernel just before: {:.2} GB/s; mixer memory {:.1} MiB in {} channel group{})",
+            r.copy_gbps_before,
+            r.mixer_bytes as f64 / (1 << 20) as f64,
+            r.channel_groups,
+            if r.channel_groups == 1 { "" } else { "s" }
         );
     })?;
     println!(

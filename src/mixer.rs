@@ -159,7 +159,177 @@ impl MixerKernels {
     }
 }
 
-/// Per-session mixer state: v history, z accumulators, filters, and bind groups.
+/// How a mixer's arenas are split by channel: `widths[i]` channels in group i, in order,
+/// each group's buffers within the device's per-binding limit. One group when they fit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelGroups {
+    /// Channels per group (they add up to the channel count).
+    pub widths: Vec<usize>,
+    /// Bytes of the largest buffer of a group of the first width.
+    pub largest_buffer: u64,
+}
+
+/// Bytes of the largest per-group buffer for a group of `width` channels: the arenas
+/// (4 bytes per channel and position), and with FFT tiles the largest level's spectra and
+/// multi-pass work buffers (channel pairs x 2U complex numbers).
+pub fn group_buffer_bytes(width: usize, len: usize, largest_fft_tile: usize) -> u64 {
+    let arena = 4 * width as u64 * len as u64;
+    let spectra = 8 * width as u64 * largest_fft_tile as u64;
+    let work = if 2 * largest_fft_tile > MAX_WG_FFT {
+        16 * width.div_ceil(2) as u64 * largest_fft_tile as u64
+    } else {
+        0
+    };
+    arena.max(spectra).max(work)
+}
+
+/// Splits `channels` into groups whose buffers each fit `limit` bytes (widths a multiple
+/// of 4 when there is more than one group and 4 channels fit, so that the four-channel
+/// kernels and the channel pairs of the FFT tiles stay aligned). Fails only when a single
+/// channel does not fit.
+pub fn plan_groups(
+    channels: usize,
+    len: usize,
+    largest_fft_tile: usize,
+    limit: u64,
+) -> Result<ChannelGroups> {
+    let bytes = |w| group_buffer_bytes(w, len, largest_fft_tile);
+    if bytes(channels) <= limit {
+        return Ok(ChannelGroups {
+            widths: vec![channels],
+            largest_buffer: bytes(channels),
+        });
+    }
+    // bytes() grows linearly (up to pair rounding) with the width: start from the
+    // proportional guess and step down until it fits.
+    let per = bytes(2).div_ceil(2).max(1);
+    let mut w = ((limit / per) as usize).min(channels);
+    w = match w {
+        0..=1 => w,
+        2 | 3 => 2,
+        _ => w / 4 * 4,
+    };
+    while w > 0 && bytes(w) > limit {
+        w -= if w > 4 { 4 } else { 1 };
+    }
+    if w == 0 {
+        return Err(Error::Limit(format!(
+            "one channel's buffers for {len} positions need {} bytes, but this device \
+             binds at most {limit} bytes per storage buffer; use a shorter session \
+             (--max-tokens) or a device with a larger max_storage_buffer_binding_size",
+            bytes(1)
+        )));
+    }
+    let mut widths = vec![w; channels / w];
+    if !channels.is_multiple_of(w) {
+        widths.push(channels % w);
+    }
+    Ok(ChannelGroups {
+        widths,
+        largest_buffer: bytes(w),
+    })
+}
+
+/// The largest buffer size flashconv binds on this device (also keeps every index of a
+/// binding within 32 bits).
+pub fn binding_limit(ctx: &GpuContext) -> u64 {
+    ctx.limits
+        .max_buffer_size
+        .min(ctx.limits.max_storage_buffer_binding_size)
+        .min(1 << 31)
+}
+
+/// Largest flash tile side done with FFTs for a session of `len` (0 if none).
+pub fn largest_fft_tile(method: Method, len: usize, fft_min_tile: usize) -> usize {
+    match method {
+        Method::Flash => tiling::schedule_sizes(len)
+            .into_iter()
+            .rfind(|&u| u >= fft_min_tile.max(2))
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// GPU memory of a mixer, by kind of buffer (bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MixerMemory {
+    /// v history arenas.
+    pub history: u64,
+    /// z accumulator arenas (flash, eager).
+    pub accumulators: u64,
+    /// Time-major filter arenas.
+    pub filters: u64,
+    /// FFT tile filter spectra (flash).
+    pub spectra: u64,
+    /// Work buffers of the multi-pass FFT tiles (flash).
+    pub scratch: u64,
+}
+
+impl MixerMemory {
+    /// Everything together.
+    pub fn total(&self) -> u64 {
+        self.history + self.accumulators + self.filters + self.spectra + self.scratch
+    }
+
+    /// What a mixer of `channels` channels over `len` positions allocates.
+    pub fn estimate(method: Method, channels: usize, len: usize, fft_min_tile: usize) -> Self {
+        let arena = 4 * channels as u64 * len as u64;
+        let mut m = MixerMemory {
+            history: arena,
+            accumulators: if matches!(method, Method::Flash | Method::Eager) {
+                arena
+            } else {
+                0
+            },
+            filters: arena,
+            ..Default::default()
+        };
+        if method == Method::Flash {
+            for u in tiling::schedule_sizes(len) {
+                if u >= fft_min_tile.max(2) {
+                    m.spectra += 8 * channels as u64 * u as u64;
+                    if 2 * u > MAX_WG_FFT {
+                        // Two buffers (data and scratch) of channel pairs x 2U complex.
+                        m.scratch += 2 * 16 * channels.div_ceil(2) as u64 * u as u64;
+                    }
+                }
+            }
+        }
+        m
+    }
+}
+
+/// One channel group: its arenas (time-major, `width` columns) and the bind groups of
+/// the kernels that span all layers.
+#[derive(Debug)]
+struct Group {
+    /// First channel (layer * D + c) of the group.
+    start: usize,
+    /// Channels in the group: the arenas' row stride.
+    width: usize,
+    eager: wgpu::BindGroup,
+    tile_direct: wgpu::BindGroup,
+    fft_levels: BTreeMap<usize, FftLevel>,
+    v_hist: wgpu::Buffer,
+}
+
+/// The channels of one layer that lie in one group, with the per-layer bind groups.
+#[derive(Debug)]
+struct Slice {
+    group: usize,
+    /// First channel of the slice within its layer.
+    c0: usize,
+    /// Channels in the slice.
+    count: usize,
+    /// Column of the slice's first channel within its group.
+    col0: usize,
+    gate: wgpu::BindGroup,
+    lazy: wgpu::BindGroup,
+    bench_step: wgpu::BindGroup,
+}
+
+/// Per-session mixer state: v history, z accumulators, filters, and bind groups, split
+/// by channel into groups that fit the device's binding limit.
 #[derive(Debug)]
 pub struct Mixer {
     ctx: GpuContext,
@@ -167,19 +337,11 @@ pub struct Mixer {
     layers: usize,
     d: usize,
     len: usize,
-    gate: Vec<wgpu::BindGroup>,
-    lazy: Vec<wgpu::BindGroup>,
-    eager: wgpu::BindGroup,
-    tile_direct: wgpu::BindGroup,
-    bench_step: wgpu::BindGroup,
     fft_min_tile: usize,
-    fft_levels: BTreeMap<usize, FftLevel>,
-    /// v history arena, time-major [L][M * D].
-    pub v_hist: wgpu::Buffer,
-    /// z accumulator arena, time-major [L][M * D] (flash and eager).
-    pub z_acc: wgpu::Buffer,
-    /// Filter arena, time-major [L][M * D].
-    pub filters: wgpu::Buffer,
+    groups: Vec<Group>,
+    /// Per layer, its slices (one per group it overlaps).
+    slices: Vec<Vec<Slice>>,
+    memory: MixerMemory,
 }
 
 /// What a [`Mixer`] is built from: filters, per-layer parameters, and the buffers it
@@ -199,31 +361,30 @@ pub struct MixerIo<'a> {
     pub fft_min_tile: usize,
 }
 
-/// One FFT tile level (side U): filter spectra of every channel and bind groups.
+/// One FFT tile level (side U) of one group: bind group over its spectra and, above the
+/// one-workgroup size, the plan with its work and scratch buffers.
 #[derive(Debug)]
 struct FftLevel {
     bind: wgpu::BindGroup,
-    /// For N = 2U above the one-workgroup size: the plan, and its work/scratch buffers.
     large: Option<(FftPlan, wgpu::Buffer, wgpu::Buffer)>,
 }
 
-/// Builds the FFT tile levels of a flash session: the sides U >= `fft_min_tile` that
-/// occur in a sequence of length `len`, with their spectra and bind groups.
-#[allow(clippy::too_many_arguments)]
+/// The filter of channel `g` (over all layers) at position `t`.
+fn tap(filters: &[Vec<f32>], d: usize, len: usize, g: usize, t: usize) -> f32 {
+    filters[g / d][(g % d) * len + t]
+}
+
+/// Builds the FFT tile levels of one group of a flash session: the sides
+/// U >= `fft_min_tile` that occur in a sequence of length `len`, with their spectra.
 fn fft_levels(
     ctx: &GpuContext,
     kernels: &MixerKernels,
-    method: Method,
-    (layers, d, len): (usize, usize, usize),
     io: &MixerIo<'_>,
-    v_hist: &wgpu::Buffer,
-    z_acc: &wgpu::Buffer,
-    unused: &wgpu::Buffer,
+    (d, len): (usize, usize),
+    (start, width): (usize, usize),
+    [v_hist, z_acc, unused]: [&wgpu::Buffer; 3],
 ) -> Result<BTreeMap<usize, FftLevel>> {
     let mut levels = BTreeMap::new();
-    if method != Method::Flash {
-        return Ok(levels);
-    }
     let sizes: Vec<usize> = tiling::schedule_sizes(len)
         .into_iter()
         .filter(|&u| u >= io.fft_min_tile.max(2))
@@ -237,9 +398,10 @@ fn fft_levels(
         .map_err(|_| Error::gpu("FFT planner lock poisoned"))?;
     // The largest plan's twiddle table covers every smaller size.
     let twiddles = planner.plan(2 * largest)?.twiddles().clone();
-    let pairs = (layers * d).div_ceil(2);
+    let pairs = width.div_ceil(2);
     for u in sizes {
-        let spectra = ctx.buffer_init("spectra", &level_spectra(io.filters, d, len, u))?;
+        let spectra = level_spectra(io.filters, (d, len), (start, width), u);
+        let spectra = ctx.buffer_init("spectra", &spectra)?;
         let large = if 2 * u > MAX_WG_FFT {
             let bytes = pairs as u64 * 2 * u as u64 * 8;
             let work = ctx.buffer_zeroed("tile work", bytes)?;
@@ -257,34 +419,59 @@ fn fft_levels(
     Ok(levels)
 }
 
-/// Filter spectra of level `u` for every channel (channel-major filters `[C][len]`):
-/// FFT of k[0 .. 2U) in f64, scaled by 1 / 2U, frequencies 0 .. U with slot 0 packing
-/// (K[0], K[U]) (both real), as f32 pairs.
-fn level_spectra(filters: &[Vec<f32>], d: usize, len: usize, u: usize) -> Vec<[f32; 2]> {
+/// Filter spectra of level `u` for the channels `start .. start + width` (over all
+/// layers; filters channel-major `[D][len]` per layer): FFT of k[0 .. 2U) in f64, scaled
+/// by 1 / 2U, frequencies 0 .. U with slot 0 packing (K[0], K[U]) (both real), as f32
+/// pairs.
+fn level_spectra(
+    filters: &[Vec<f32>],
+    (d, len): (usize, usize),
+    (start, width): (usize, usize),
+    u: usize,
+) -> Vec<[f32; 2]> {
     use rustfft::num_complex::Complex;
     let n = 2 * u;
     let fft = rustfft::FftPlanner::<f64>::new().plan_fft_forward(n);
-    let mut out = Vec::with_capacity(filters.len() * d * u);
+    let mut out = Vec::with_capacity(width * u);
     let mut buf = vec![Complex::new(0.0, 0.0); n];
-    for f in filters {
-        for c in 0..d {
-            let k = &f[c * len..(c + 1) * len];
-            for (i, slot) in buf.iter_mut().enumerate() {
-                *slot = Complex::new(k.get(i).map_or(0.0, |&x| x as f64), 0.0);
-            }
-            fft.process(&mut buf);
-            let scale = 1.0 / n as f64;
-            out.push([(buf[0].re * scale) as f32, (buf[u].re * scale) as f32]);
-            for b in &buf[1..u] {
-                out.push([(b.re * scale) as f32, (b.im * scale) as f32]);
-            }
+    for g in start..start + width {
+        for (i, slot) in buf.iter_mut().enumerate() {
+            let k = if i < len {
+                tap(filters, d, len, g, i)
+            } else {
+                0.0
+            };
+            *slot = Complex::new(k as f64, 0.0);
+        }
+        fft.process(&mut buf);
+        let scale = 1.0 / n as f64;
+        out.push([(buf[0].re * scale) as f32, (buf[u].re * scale) as f32]);
+        for b in &buf[1..u] {
+            out.push([(b.re * scale) as f32, (b.im * scale) as f32]);
         }
     }
     out
 }
 
+/// The slices of layer `layer` (channels `layer * d ..` over all layers) in `groups`.
+fn layer_slices(layer: usize, d: usize, widths: &[usize]) -> Vec<(usize, usize, usize, usize)> {
+    let (lo, hi) = (layer * d, (layer + 1) * d);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (gi, &w) in widths.iter().enumerate() {
+        let (a, b) = (lo.max(start), hi.min(start + w));
+        if a < b {
+            out.push((gi, a - lo, b - a, a - start));
+        }
+        start += w;
+    }
+    out
+}
+
 impl Mixer {
-    /// Allocates the mixer state of a session of length `len` over layers of `d` channels.
+    /// Allocates the mixer state of a session of length `len` over layers of `d`
+    /// channels, split into channel groups when a buffer would exceed the device's
+    /// binding limit.
     pub fn new(
         ctx: &GpuContext,
         kernels: &MixerKernels,
@@ -292,88 +479,126 @@ impl Mixer {
         (d, len): (usize, usize),
         io: MixerIo<'_>,
     ) -> Result<Self> {
-        let (filters, params) = (io.filters, io.params);
-        let layers = filters.len();
-        let total = layers as u64 * d as u64 * len as u64;
-        if total >= u32::MAX as u64 / 2 {
-            return Err(Error::Limit(format!(
-                "history of {layers} layers x {d} channels x {len} positions exceeds 32-bit indexing"
-            )));
-        }
-        // Time-major: k[t * C + layer * D + c].
-        let mut flat = Vec::with_capacity(total as usize);
-        for t in 0..len {
-            for f in filters {
-                flat.extend((0..d).map(|c| f[c * len + t]));
-            }
-        }
-        let k = ctx.buffer_init("filters", &flat)?;
-        let v_hist = ctx.buffer_zeroed("v_hist", total * 4)?;
-        let needs_acc = matches!(method, Method::Flash | Method::Eager);
-        let z_acc = ctx.buffer_zeroed("z_acc", if needs_acc { total * 4 } else { 16 })?;
+        let layers = io.filters.len();
+        let channels = layers * d;
+        let largest = largest_fft_tile(method, len, io.fft_min_tile);
+        let plan = plan_groups(channels, len, largest, binding_limit(ctx))?;
         let dummies: Vec<wgpu::Buffer> = (0..4)
             .map(|i| ctx.buffer_zeroed(&format!("unused{i}"), 16))
             .collect::<Result<_>>()?;
-        let bind = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
         let [d0, d1, d2, d3] = [&dummies[0], &dummies[1], &dummies[2], &dummies[3]];
-        let gate = (0..layers)
+        let needs_acc = matches!(method, Method::Flash | Method::Eager);
+        let mut groups = Vec::with_capacity(plan.widths.len());
+        let mut arenas = Vec::with_capacity(plan.widths.len());
+        let mut start = 0;
+        for &width in &plan.widths {
+            let rows = width as u64 * len as u64;
+            // Time-major: k[t * width + g - start].
+            let mut flat = Vec::with_capacity(rows as usize);
+            for t in 0..len {
+                flat.extend((start..start + width).map(|g| tap(io.filters, d, len, g, t)));
+            }
+            let k = ctx.buffer_init("filters", &flat)?;
+            drop(flat);
+            let v_hist = ctx.buffer_zeroed("v_hist", rows * 4)?;
+            let z_acc = ctx.buffer_zeroed("z_acc", if needs_acc { rows * 4 } else { 16 })?;
+            let bind6 = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
+            let fft_levels = if method == Method::Flash {
+                let bufs = [&v_hist, &z_acc, d3];
+                fft_levels(ctx, kernels, &io, (d, len), (start, width), bufs)?
+            } else {
+                BTreeMap::new()
+            };
+            groups.push(Group {
+                start,
+                width,
+                eager: bind6(&kernels.eager, [&v_hist, &k, d0, &z_acc, d1, d2]),
+                tile_direct: bind6(&kernels.tile_direct, [&v_hist, &k, d0, &z_acc, d1, d2]),
+                fft_levels,
+                v_hist: v_hist.clone(),
+            });
+            arenas.push((v_hist, z_acc, k));
+            start += width;
+        }
+        let slices = (0..layers)
             .map(|l| {
-                bind(
-                    &kernels.gate,
-                    [&io.u_ring[l], &params[l], &z_acc, &v_hist, io.x0, io.y],
-                )
+                layer_slices(l, d, &plan.widths)
+                    .into_iter()
+                    .map(|(group, c0, count, col0)| {
+                        let (v, z, k) = &arenas[group];
+                        let (p, u) = (&io.params[l], &io.u_ring[l]);
+                        let bind = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
+                        Slice {
+                            group,
+                            c0,
+                            count,
+                            col0,
+                            gate: bind(&kernels.gate, [u, p, z, v, io.x0, io.y]),
+                            lazy: bind(&kernels.lazy, [v, k, p, io.x0, io.y, d3]),
+                            bench_step: bind(&kernels.bench_step, [d0, p, z, v, io.y, d2]),
+                        }
+                    })
+                    .collect()
             })
             .collect();
-        let lazy = (0..layers)
-            .map(|l| bind(&kernels.lazy, [&v_hist, &k, &params[l], io.x0, io.y, d3]))
-            .collect();
-        // The eager push reads and writes arenas over all layers: one bind group serves all.
-        let eager = bind(&kernels.eager, [&v_hist, &k, d0, &z_acc, d1, d2]);
-        let tile_direct = bind(&kernels.tile_direct, [&v_hist, &k, d0, &z_acc, d1, d2]);
-        let bench_step = bind(
-            &kernels.bench_step,
-            [d0, &params[0], &z_acc, &v_hist, io.y, d2],
-        );
-        let fft_levels = fft_levels(
-            ctx,
-            kernels,
-            method,
-            (layers, d, len),
-            &io,
-            &v_hist,
-            &z_acc,
-            d3,
-        )?;
         Ok(Mixer {
             ctx: ctx.clone(),
             method,
             layers,
             d,
             len,
-            gate,
-            lazy,
-            eager,
-            tile_direct,
-            bench_step,
             fft_min_tile: io.fft_min_tile,
-            fft_levels,
-            v_hist,
-            z_acc,
-            filters: k,
+            groups,
+            slices,
+            memory: MixerMemory::estimate(method, channels, len, io.fft_min_tile),
         })
     }
 
-    /// The parameter block shared by the mixer kernels (see mixer_params.wgsl); `mode`
-    /// tells the gate (and bench_step) where z_t comes from.
-    fn words(&self, layer: usize, t: usize) -> [u32; 11] {
-        let chans = (self.layers * self.d) as u32;
+    /// Channels per group (one entry unless the arenas exceed the binding limit).
+    pub fn group_widths(&self) -> Vec<usize> {
+        self.groups.iter().map(|g| g.width).collect()
+    }
+
+    /// GPU memory this mixer allocated, by kind.
+    pub fn memory(&self) -> MixerMemory {
+        self.memory
+    }
+
+    /// Reads the whole v history back, time-major `[len][M * D]` over all layers
+    /// (whatever the grouping; for tests and debugging).
+    pub fn read_history(&self) -> Result<Vec<f32>> {
+        let channels = self.layers * self.d;
+        let mut out = vec![0.0f32; channels * self.len];
+        for g in &self.groups {
+            let part = self
+                .ctx
+                .read_f32(&g.v_hist, 0, (g.width * self.len) as u64)?;
+            for t in 0..self.len {
+                let row = &part[t * g.width..(t + 1) * g.width];
+                out[t * channels + g.start..t * channels + g.start + g.width].copy_from_slice(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The parameter block shared by the mixer kernels (see mixer_params.wgsl) for a
+    /// slice of `layer` (or a whole group when `slice` is None); `mode` tells the gate
+    /// (and bench_step) where z_t comes from.
+    fn words(&self, layer: usize, t: usize, group: usize, slice: Option<&Slice>) -> [u32; 14] {
+        let width = self.groups[group].width as u32;
         let (d, len, t32, slot) = (self.d as u32, self.len as u32, t as u32, (t % 3) as u32);
         let mode = match self.method {
             Method::Flash | Method::Eager => 0,
             Method::None => 1,
             Method::Lazy => 2,
         };
-        [d, len, t32, layer as u32, mode, slot, 0, 0, 0, 0, chans]
+        let (col0, c0, count) = slice.map_or((0, 0, width), |s| {
+            (s.col0 as u32, s.c0 as u32, s.count as u32)
+        });
+        let layer = layer as u32;
+        [
+            d, len, t32, layer, mode, slot, 0, 0, 0, 0, width, col0, c0, count,
+        ]
     }
 
     /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t).
@@ -385,63 +610,79 @@ impl Mixer {
         layer: usize,
         t: usize,
     ) -> Result<()> {
-        let w = self.words(layer, t);
-        let d = self.d as u32;
-        dispatch(pass, arena, &k.gate, &self.gate[layer], &w, d.div_ceil(256))?;
-        match self.method {
-            Method::Lazy => self.record_lazy(pass, arena, k, layer, t)?,
-            Method::Eager => self.record_eager(pass, arena, k, layer, t)?,
-            Method::Flash | Method::None => {}
+        for s in &self.slices[layer] {
+            let w = self.words(layer, t, s.group, Some(s));
+            dispatch(
+                pass,
+                arena,
+                &k.gate,
+                &s.gate,
+                &w,
+                (s.count as u32).div_ceil(256),
+            )?;
+            self.record_history_term(pass, arena, k, s, &w)?;
         }
         Ok(())
     }
 
-    /// The direct sum of `layer` at step t (four channels per thread when D allows).
+    /// The lazy sum or the eager push of one slice (nothing for flash and none).
+    fn record_history_term(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        s: &Slice,
+        w: &[u32; 14],
+    ) -> Result<()> {
+        match self.method {
+            Method::Lazy => self.record_lazy(pass, arena, k, s, w),
+            Method::Eager => self.record_eager(pass, arena, k, s, w),
+            Method::Flash | Method::None => Ok(()),
+        }
+    }
+
+    /// The direct sum of a slice at step t (four channels per thread when aligned).
     fn record_lazy(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         arena: &mut ParamArena,
         k: &MixerKernels,
-        layer: usize,
-        t: usize,
+        s: &Slice,
+        w: &[u32; 14],
     ) -> Result<()> {
-        let w = self.words(layer, t);
-        let d = self.d as u32;
-        if d.is_multiple_of(4) {
-            dispatch(
-                pass,
-                arena,
-                &k.lazy4,
-                &self.lazy[layer],
-                &w,
-                (d / 4).div_ceil(64),
-            )
+        let width = self.groups[s.group].width;
+        let count = s.count as u32;
+        if [width, s.col0, s.count].iter().all(|x| x % 4 == 0) {
+            dispatch(pass, arena, &k.lazy4, &s.lazy, w, (count / 4).div_ceil(64))
         } else {
-            dispatch(pass, arena, &k.lazy, &self.lazy[layer], &w, d.div_ceil(64))
+            dispatch(pass, arena, &k.lazy, &s.lazy, w, count.div_ceil(64))
         }
     }
 
-    /// Pushes v_t of `layer` into all its future accumulators.
+    /// Pushes v_t of a slice into all its future accumulators.
     fn record_eager(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         arena: &mut ParamArena,
         k: &MixerKernels,
-        layer: usize,
-        t: usize,
+        s: &Slice,
+        w: &[u32; 14],
     ) -> Result<()> {
+        let t = w[2] as usize;
         let future = (self.len - 1 - t) as u32;
         if future == 0 {
             return Ok(());
         }
-        let mut w = self.words(layer, t);
+        let mut w = *w;
         w[9] = future;
-        let groups = (future as u64 * self.d as u64).div_ceil(256);
-        dispatch(pass, arena, &k.eager, &self.eager, &w, groups as u32)
+        let groups = (future as u64 * s.count as u64).div_ceil(256);
+        let bind = &self.groups[s.group].eager;
+        dispatch(pass, arena, &k.eager, bind, &w, groups as u32)
     }
 
-    /// Records the flash tile of step `t` over every layer's channels (no-op for the
-    /// other methods and at the last position).
+    /// Records the flash tile of step `t` over every layer's channels, one dispatch (or
+    /// one FFT pipeline) per channel group; a no-op for the other methods and at the
+    /// last position.
     pub fn record_tiles(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -455,37 +696,35 @@ impl Mixer {
         let Some(tile) = tiling::tile_at(t, self.len) else {
             return Ok(());
         };
-        let channels = (self.layers * self.d) as u32;
-        let mut w = self.words(0, t);
-        w[6] = tile.size as u32;
-        w[7] = tile.in_start as u32;
-        w[8] = tile.out_start as u32;
-        w[9] = tile.outputs() as u32;
-        if let Some(level) = self.fft_levels.get(&tile.size) {
-            return self.record_fft_tile(pass, arena, k, &tile, level);
+        for (gi, group) in self.groups.iter().enumerate() {
+            if let Some(level) = group.fft_levels.get(&tile.size) {
+                self.record_fft_tile(pass, arena, k, &tile, group.width, level)?;
+                continue;
+            }
+            let mut w = self.words(0, t, gi, None);
+            w[6] = tile.size as u32;
+            w[7] = tile.in_start as u32;
+            w[8] = tile.out_start as u32;
+            w[9] = tile.outputs() as u32;
+            let threads = group.width as u64 * tile.outputs() as u64;
+            let groups = threads.div_ceil(256) as u32;
+            dispatch(pass, arena, &k.tile_direct, &group.tile_direct, &w, groups)?;
         }
-        let threads = channels as u64 * tile.outputs() as u64;
-        dispatch(
-            pass,
-            arena,
-            &k.tile_direct,
-            &self.tile_direct,
-            &w,
-            threads.div_ceil(256) as u32,
-        )
+        Ok(())
     }
 
-    /// One tile through FFTs: fused in one workgroup per channel pair when 2U fits,
-    /// else gather, multi-pass FFT, pointwise, inverse FFT, scatter.
+    /// One tile of a group through FFTs: fused in one workgroup per channel pair when
+    /// 2U fits, else gather, multi-pass FFT, pointwise, inverse FFT, scatter.
     fn record_fft_tile(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         arena: &mut ParamArena,
         k: &MixerKernels,
         tile: &tiling::Tile,
+        width: usize,
         level: &FftLevel,
     ) -> Result<()> {
-        let chans = (self.layers * self.d) as u32;
+        let chans = width as u32;
         let pairs = chans.div_ceil(2);
         let u = tile.size as u32;
         let w = [
@@ -537,27 +776,71 @@ impl Mixer {
         k: &MixerKernels,
         t: usize,
     ) -> Result<()> {
-        let w = self.words(0, t);
-        let d = self.d as u32;
-        dispatch(
-            pass,
-            arena,
-            &k.bench_step,
-            &self.bench_step,
-            &w,
-            d.div_ceil(256),
-        )?;
-        match self.method {
-            Method::Lazy => self.record_lazy(pass, arena, k, 0, t)?,
-            Method::Eager => self.record_eager(pass, arena, k, 0, t)?,
-            Method::Flash => self.record_tiles(pass, arena, k, t)?,
-            Method::None => {}
+        for s in &self.slices[0] {
+            let w = self.words(0, t, s.group, Some(s));
+            let groups = (s.count as u32).div_ceil(256);
+            dispatch(pass, arena, &k.bench_step, &s.bench_step, &w, groups)?;
+            self.record_history_term(pass, arena, k, s, &w)?;
         }
-        Ok(())
+        self.record_tiles(pass, arena, k, t)
     }
 
-    /// Upper bound on dispatches per token (for sizing the parameter arena).
+    /// Upper bound on dispatches per token (for sizing the parameter arena): gate and
+    /// history term per slice, and per group a tile of at most gather, scatter,
+    /// pointwise and two multi-pass FFTs.
     pub fn dispatches_per_token(&self) -> usize {
-        2 * self.layers + 8
+        let slices: usize = self.slices.iter().map(Vec::len).sum();
+        2 * slices + 12 * self.groups.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every split covers the channels, fits the limit, keeps quads aligned, and uses
+    /// the widest groups that fit.
+    #[test]
+    fn groups_fit_and_cover() {
+        for channels in [1usize, 2, 3, 7, 8, 9, 42, 84, 256, 1024, 1027] {
+            for len in [1usize, 5, 100, 2100, 5000] {
+                for largest in [0usize, 64, 1024, 2048, 4096] {
+                    for limit in [16u64, 4000, 40_000, 1 << 20, 1 << 27] {
+                        let Ok(g) = plan_groups(channels, len, largest, limit) else {
+                            assert!(group_buffer_bytes(1, len, largest) > limit);
+                            continue;
+                        };
+                        assert_eq!(g.widths.iter().sum::<usize>(), channels);
+                        let w = g.widths[0];
+                        assert!(group_buffer_bytes(w, len, largest) <= limit);
+                        assert_eq!(g.largest_buffer, group_buffer_bytes(w, len, largest));
+                        if g.widths.len() > 1 {
+                            assert!(w < 4 || w % 4 == 0, "{w}");
+                            assert!(g.widths[..g.widths.len() - 1].iter().all(|&x| x == w));
+                            let wider = if w >= 4 { w + 4 } else { w + 1 };
+                            assert!(group_buffer_bytes(wider, len, largest) > limit);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slices_partition_each_layer() {
+        let widths = [8, 8, 8, 8, 8, 4];
+        let d = 11;
+        let mut seen = [0u32; 44];
+        for layer in 0..4 {
+            for (g, c0, count, col0) in layer_slices(layer, d, &widths) {
+                let start: usize = widths[..g].iter().sum();
+                assert!(col0 + count <= widths[g]);
+                for i in 0..count {
+                    assert_eq!(start + col0 + i, layer * d + c0 + i);
+                    seen[layer * d + c0 + i] += 1;
+                }
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 1));
     }
 }

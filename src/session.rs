@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
-use crate::mixer::{Method, Mixer, MixerIo, MixerKernels};
+use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, MixerMemory};
 use crate::model::Model;
 use crate::sampling::{self, SamplingParams};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,6 +139,98 @@ impl GpuModel {
     pub fn ctx(&self) -> &GpuContext {
         &self.inner.ctx
     }
+
+    /// Bytes of weights on the device (shared by every session of this model).
+    pub fn weight_bytes(&self) -> u64 {
+        let m = &self.inner;
+        let layers: u64 = m
+            .layers
+            .iter()
+            .flat_map(|l| {
+                [
+                    &l.norm1_w,
+                    &l.norm1_b,
+                    &l.in_proj_w,
+                    &l.in_proj_b,
+                    &l.out_proj_w,
+                    &l.out_proj_b,
+                    &l.norm2_w,
+                    &l.norm2_b,
+                    &l.fc1_w,
+                    &l.fc1_b,
+                    &l.fc2_w,
+                    &l.fc2_b,
+                ]
+            })
+            .map(wgpu::Buffer::size)
+            .sum();
+        layers
+            + [&m.embed, &m.ln_f_w, &m.ln_f_b, &m.lm_head]
+                .iter()
+                .map(|b| b.size())
+                .sum::<u64>()
+    }
+}
+
+/// GPU memory of one session, by part, computed before anything is allocated
+/// ([`SessionMemory::plan`]); the weights are the model's and shared by its sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionMemory {
+    /// Model weights (already on the device).
+    pub weights: u64,
+    /// Per-token activations, token ids, and the logits and hidden-state rings.
+    pub activations: u64,
+    /// The mixer's histories, accumulators, filters, spectra and FFT scratch.
+    pub mixer: MixerMemory,
+    /// How the mixer's buffers are split by channel to fit the device's binding limit
+    /// (one width when they fit as they are).
+    pub groups: Vec<usize>,
+    /// The device's per-binding limit that the split respects.
+    pub binding_limit: u64,
+}
+
+impl SessionMemory {
+    /// The memory a session with `opts` needs on `model`'s device. Fails, naming the
+    /// buffer and the bytes needed against the bytes allowed, when a buffer cannot be
+    /// split to fit the device's storage-binding limit.
+    pub fn plan(model: &GpuModel, opts: &SessionOptions) -> Result<Self> {
+        let ctx = model.ctx();
+        let c = model.config();
+        let limit = crate::mixer::binding_limit(ctx);
+        let (d, di, vp) = (c.d_model as u64, c.d_inner as u64, c.padded_vocab() as u64);
+        let rows = opts.logit_rows.clamp(1, opts.len.max(1)) as u64;
+        let rows_hint = "keep fewer logit rows (score in pieces)";
+        let fixed = [
+            ("tokens", opts.len as u64 * 4, "use a shorter session"),
+            ("logits", rows * vp * 4, rows_hint),
+            ("hidden", rows * d * 4, rows_hint),
+        ];
+        for (name, bytes, hint) in fixed {
+            if bytes > limit {
+                return Err(Error::Limit(format!(
+                    "buffer '{name}' of this session needs {bytes} bytes but the device \
+                     binds at most {limit} bytes per storage buffer; {hint}"
+                )));
+            }
+        }
+        let activations =
+            fixed.iter().map(|f| f.1).sum::<u64>() + 4 * (4 * d + di + 9 * d * c.n_layer as u64);
+        let channels = c.n_layer * c.d_model;
+        let largest = crate::mixer::largest_fft_tile(opts.method, opts.len, opts.fft_min_tile);
+        let groups = crate::mixer::plan_groups(channels, opts.len, largest, limit)?;
+        Ok(SessionMemory {
+            weights: model.weight_bytes(),
+            activations,
+            mixer: MixerMemory::estimate(opts.method, channels, opts.len, opts.fft_min_tile),
+            groups: groups.widths,
+            binding_limit: limit,
+        })
+    }
+
+    /// Bytes this session allocates (everything but the shared weights).
+    pub fn session_total(&self) -> u64 {
+        self.activations + self.mixer.total()
+    }
 }
 
 /// `w` [rows][cols] row-major -> [cols][ceil(rows / 4) * 4]: transposed, rows padded
@@ -198,6 +290,7 @@ pub struct Session {
     /// Reused for reading one position's logits back every token.
     staging: wgpu::Buffer,
     bg: SessionBindGroups,
+    memory: SessionMemory,
 }
 
 #[derive(Debug)]
@@ -231,6 +324,8 @@ impl Session {
                 opts.len, c.max_seq_len
             )));
         }
+        // Everything is checked against the device's limits before anything is allocated.
+        let memory = SessionMemory::plan(model, &opts)?;
         let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
         let rows = opts.logit_rows.clamp(1, opts.len);
         let act = |name: &str, n: usize| ctx.buffer_zeroed(name, n as u64 * 4);
@@ -307,6 +402,7 @@ impl Session {
             hidden,
             staging: ctx.staging_buffer(vp as u64 * 4),
             bg,
+            memory,
         })
     }
 
@@ -333,6 +429,11 @@ impl Session {
     /// The session's options.
     pub fn options(&self) -> &SessionOptions {
         &self.opts
+    }
+
+    /// The GPU memory this session planned and allocated, by part.
+    pub fn memory(&self) -> &SessionMemory {
+        &self.memory
     }
 
     /// Runs `ids` through the model at the next positions. Checks every id and the
