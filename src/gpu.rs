@@ -37,6 +37,13 @@ pub fn instance_from_env() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
+/// A wgpu instance limited to `backends` (its other settings from the environment).
+pub fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
 /// All adapters the instance can see (for `flashconv info`).
 pub fn list_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
@@ -80,6 +87,13 @@ impl GpuContext {
     pub fn new() -> Result<Self> {
         let instance = instance_from_env();
         let adapter = pick_adapter(&instance)?;
+        Self::on_adapter(&adapter)
+    }
+
+    /// Like [`GpuContext::new`] on one of `backends` only (e.g. `wgpu::Backends::GL` to
+    /// compare a GL driver with a Vulkan one in the same process).
+    pub fn on_backends(backends: wgpu::Backends) -> Result<Self> {
+        let adapter = pick_adapter(&instance_for(backends))?;
         Self::on_adapter(&adapter)
     }
 
