@@ -37,6 +37,43 @@ pub fn instance_from_env() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
+/// What flashconv's kernels need from a device: (limit name, needed, what the device has).
+/// The f32 path needs no optional feature; these are WebGPU's defaults, so every
+/// conforming device meets them.
+pub fn requirements(limits: &wgpu::Limits) -> [(&'static str, u64, u64); 5] {
+    [
+        // The mixer kernels bind six storage buffers (mixer.wgsl).
+        (
+            "max_storage_buffers_per_shader_stage",
+            6,
+            limits.max_storage_buffers_per_shader_stage as u64,
+        ),
+        // The FFT kernels keep 2048 complex f32 values in workgroup memory.
+        (
+            "max_compute_workgroup_storage_size",
+            16384,
+            limits.max_compute_workgroup_storage_size as u64,
+        ),
+        // Workgroups of 256 threads in one dimension.
+        (
+            "max_compute_invocations_per_workgroup",
+            256,
+            limits.max_compute_invocations_per_workgroup as u64,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            256,
+            limits.max_compute_workgroup_size_x as u64,
+        ),
+        // One dynamic-offset uniform per dispatch.
+        (
+            "max_dynamic_uniform_buffers_per_pipeline_layout",
+            1,
+            limits.max_dynamic_uniform_buffers_per_pipeline_layout as u64,
+        ),
+    ]
+}
+
 /// A wgpu instance limited to `backends` (its other settings from the environment).
 pub fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -165,6 +202,25 @@ impl GpuContext {
             features,
             errors: Arc::default(),
         }
+    }
+
+    /// Checks the device against [`requirements`] before anything is compiled or
+    /// allocated; the error names every limit that falls short.
+    pub fn check_requirements(&self) -> Result<()> {
+        let short: Vec<String> = requirements(&self.limits)
+            .iter()
+            .filter(|(_, need, have)| have < need)
+            .map(|(name, need, have)| format!("{name} is {have}, flashconv needs {need}"))
+            .collect();
+        if short.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Limit(format!(
+            "device {} is below WebGPU's default limits: {}; pick another adapter \
+             (WGPU_ADAPTER_NAME, WGPU_BACKEND) or create the device with the adapter's limits",
+            self.describe(),
+            short.join("; ")
+        )))
     }
 
     /// A one-line description: adapter name, backend, device type.

@@ -248,6 +248,10 @@ fn info() -> Result<()> {
         l.max_compute_workgroups_per_dimension
     );
     println!("  features: {:?}", ctx.features);
+    match ctx.check_requirements() {
+        Ok(()) => println!("  meets flashconv's requirements (WebGPU default limits)"),
+        Err(e) => println!("  {e}"),
+    }
     Ok(())
 }
 

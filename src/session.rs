@@ -82,6 +82,7 @@ pub struct GpuModel {
 impl GpuModel {
     /// Uploads `model`'s weights to `ctx`'s device and compiles the kernels.
     pub fn new(ctx: &GpuContext, model: Model) -> Result<Self> {
+        ctx.check_requirements()?;
         let up = |name: &str, data: &[f32]| ctx.buffer_init(name, data);
         // Matrices are stored transposed and packed by four rows (session_matvec.wgsl).
         let up_t =

@@ -127,3 +127,25 @@ fn refuses_what_cannot_fit() {
     eprintln!("{msg}");
     assert!(msg.contains("'tokens'") && msg.contains("4004"), "{msg}");
 }
+
+/// A device below what the kernels need is refused up front, naming each short limit.
+#[test]
+fn refuses_devices_below_the_kernels_needs() {
+    let ctx = GpuContext::new_with_limits(|l| {
+        l.max_storage_buffers_per_shader_stage = 4;
+        l.max_compute_workgroup_storage_size = 8192;
+    })
+    .expect("device with lowered limits");
+    let model = Model::random(Config::new(1, 8, 12, 64), 5).expect("random");
+    let err = GpuModel::new(&ctx, model).expect_err("4 storage buffers are too few");
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(
+        msg.contains("max_storage_buffers_per_shader_stage is 4"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("max_compute_workgroup_storage_size is 8192"),
+        "{msg}"
+    );
+}
