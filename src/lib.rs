@@ -31,6 +31,7 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
         ("session.wgsl", session::SESSION_WGSL.to_string()),
         ("session_matvec.wgsl", session::MATVEC_WGSL.to_string()),
         ("bench.wgsl", bench::BENCH_WGSL.to_string()),
+        ("sampling.wgsl", sampling::SAMPLING_WGSL.to_string()),
         ("mixer_params.wgsl + mixer.wgsl", mixer::mixer_source()),
         (
             "mixer_params.wgsl + mixer_vec4.wgsl",

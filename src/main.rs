@@ -92,6 +92,15 @@ struct GenerateArgs {
     /// Stop after any of these token ids (e.g. 1 for [SEP]).
     #[arg(long)]
     stop: Option<String>,
+    /// Tokens sampled on the GPU per submit; their ids are read back (and printed)
+    /// once per batch.
+    #[arg(long, default_value_t = 32)]
+    tokens_per_submit: usize,
+    /// Where tokens are sampled: gpu (ids read back once per batch), cpu (logits read
+    /// back every token), or auto: the GPU, except temperature sampling on a software
+    /// adapter (lavapipe), where the sampling kernels measured slower than the CPU path.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
+    sampler: String,
 }
 
 #[derive(Args)]
@@ -280,12 +289,19 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let len = session_len(&model.config, prompt.len(), a.max_tokens)?;
     let ctx = device()?;
     let gm = GpuModel::new(&ctx, model)?;
-    let mut session = Session::new(&gm, SessionOptions::new(method, len))?;
+    let mut sopts = SessionOptions::new(method, len);
+    sopts.tokens_per_submit = a.tokens_per_submit.max(1);
+    let mut session = Session::new(&gm, sopts)?;
     let opts = GenerateOptions {
         max_tokens: a.max_tokens,
         sampling,
         stop_ids,
         cancel: CancelHandle::new(),
+        cpu_sampling: match a.sampler.as_str() {
+            "cpu" => true,
+            "gpu" => false,
+            _ => a.temperature > 0.0 && ctx.info.device_type == wgpu::DeviceType::Cpu,
+        },
     };
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", tok.decode(&prompt));

@@ -6,6 +6,94 @@
 //! top-k, then top-p; ties are broken towards the lowest token id.
 
 use crate::error::{Error, Result};
+use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+
+/// WGSL source of the GPU sampler.
+pub const SAMPLING_WGSL: &str = include_str!("../shaders/sampling.wgsl");
+
+/// The GPU sampler: one workgroup per token picks the next id by [`sample`]'s rule (in
+/// f32) from a logits row on the device and writes it where the next position's
+/// embedding reads it, so generation needs no CPU round trip per token.
+#[derive(Debug)]
+pub struct GpuSampler {
+    greedy: Kernel,
+    rank: Kernel,
+    top_p: Kernel,
+    draw: Kernel,
+}
+
+/// Where one draw reads and writes (element offsets in the bound buffers).
+#[derive(Clone, Copy, Debug)]
+pub struct Draw {
+    /// Offset of the logits row.
+    pub row_off: u32,
+    /// Position of the new token: written to `tokens[pos]`; also the draw's counter.
+    pub pos: u32,
+    /// Slot of the id in the read-back buffer.
+    pub out_idx: u32,
+    /// Sequence row (batch index) of the draw.
+    pub row: u32,
+}
+
+impl GpuSampler {
+    /// Compiles the sampler.
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let access = [
+            Access::Read,
+            Access::ReadWrite,
+            Access::ReadWrite,
+            Access::ReadWrite,
+        ];
+        let k = |entry| Kernel::new(ctx, SAMPLING_WGSL, entry, &access);
+        Ok(GpuSampler {
+            greedy: k("sample_greedy")?,
+            rank: k("sample_rank")?,
+            top_p: k("sample_top_p")?,
+            draw: k("sample_draw")?,
+        })
+    }
+
+    /// Bind group over (logits, tokens, read-back ids, scratch of 3 x vocab floats);
+    /// the four kernels share one layout.
+    pub fn bind(&self, ctx: &GpuContext, bufs: [&wgpu::Buffer; 4]) -> wgpu::BindGroup {
+        self.greedy.bind(ctx, &bufs)
+    }
+
+    /// Dispatches per draw (for sizing a parameter arena).
+    pub const MAX_DISPATCHES: usize = 3;
+
+    /// Records one draw over the first `vocab` logits of the row: one dispatch when
+    /// greedy, three when sampling.
+    pub fn record(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        bind: &wgpu::BindGroup,
+        (p, vocab): (&SamplingParams, usize),
+        d: Draw,
+    ) -> Result<()> {
+        let w = [
+            vocab as u32,
+            d.row_off,
+            d.pos,
+            p.temperature.to_bits(),
+            p.top_k.min(u32::MAX as usize) as u32,
+            p.top_p.to_bits(),
+            p.seed as u32,
+            (p.seed >> 32) as u32,
+            d.row,
+            d.out_idx,
+        ];
+        let groups = (vocab as u32).div_ceil(64);
+        if p.temperature == 0.0 || vocab <= 1 {
+            return dispatch(pass, arena, &self.greedy, bind, &w, groups);
+        }
+        for k in [&self.rank, &self.top_p, &self.draw] {
+            dispatch(pass, arena, k, bind, &w, groups)?;
+        }
+        Ok(())
+    }
+}
 
 /// Sampling parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]

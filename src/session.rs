@@ -9,6 +9,7 @@ use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
 use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, MixerMemory};
 use crate::model::Model;
 use crate::sampling::{self, SamplingParams};
+use crate::sampling::{Draw, GpuSampler};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,6 +72,7 @@ struct ModelInner {
     zero: wgpu::Buffer,
     dense: DenseKernels,
     mixer: MixerKernels,
+    sampler: GpuSampler,
 }
 
 /// A model uploaded to a device, with its kernels compiled. Cheap to clone.
@@ -117,6 +119,7 @@ impl GpuModel {
             zero: ctx.buffer_zeroed("zero", 16)?,
             dense: DenseKernels::new(ctx)?,
             mixer: MixerKernels::new(ctx)?,
+            sampler: GpuSampler::new(ctx)?,
             layers,
             model,
             ctx: ctx.clone(),
@@ -292,6 +295,13 @@ pub struct Session {
     staging: wgpu::Buffer,
     bg: SessionBindGroups,
     memory: SessionMemory,
+    /// Ids drawn on the GPU in the current batch, and their read-back buffer.
+    drawn: wgpu::Buffer,
+    drawn_staging: wgpu::Buffer,
+    sample_bind: wgpu::BindGroup,
+    /// Set when a batch ran past a stop token: the state then holds positions the
+    /// returned sequence does not, so the session refuses to continue.
+    overrun: bool,
 }
 
 #[derive(Debug)]
@@ -335,7 +345,11 @@ impl Session {
         let y = act("y", d)?;
         let x0 = act("x0", d)?;
         let a = act("mlp", di)?;
-        let tokens = act("tokens", opts.len)?;
+        // One slot past the end: generation draws the token after the last position.
+        let tokens = act("tokens", opts.len + 1)?;
+        let batch = opts.tokens_per_submit.max(1);
+        let drawn = act("drawn ids", batch)?;
+        let scratch = act("sampling scratch", 3 * vp)?;
         let logits = act("logits", rows * vp)?;
         let hidden = act("hidden", rows * d)?;
         let u_ring: Vec<wgpu::Buffer> = (0..c.n_layer)
@@ -383,7 +397,9 @@ impl Session {
             ln_f: bind(&dk.layer_norm, [&x, &m.ln_f_w, &m.ln_f_b, &hidden]),
             lm_head: bind(&dk.matvec, [&m.lm_head, &m.zero, &hidden, &logits]),
         };
-        let per_token = 7 * c.n_layer + 4 + mixer.dispatches_per_token();
+        let per_token =
+            7 * c.n_layer + 4 + GpuSampler::MAX_DISPATCHES + mixer.dispatches_per_token();
+        let sample_bind = m.sampler.bind(ctx, [&logits, &tokens, &drawn, &scratch]);
         let arena = ParamArena::new(
             ctx,
             &dk.matvec.param_layout,
@@ -404,6 +420,10 @@ impl Session {
             staging: ctx.staging_buffer(vp as u64 * 4),
             bg,
             memory,
+            drawn_staging: ctx.staging_buffer(batch as u64 * 4),
+            drawn,
+            sample_bind,
+            overrun: false,
         })
     }
 
@@ -441,6 +461,7 @@ impl Session {
     /// remaining length first, so a bad id changes nothing.
     pub fn feed(&mut self, ids: &[u32]) -> Result<()> {
         let c = self.model.config();
+        self.check_not_overrun()?;
         check_ids(c, ids)?;
         if self.pos + ids.len() > self.opts.len {
             return Err(Error::input(format!(
@@ -590,8 +611,21 @@ impl Session {
         Ok(out)
     }
 
+    fn check_not_overrun(&self) -> Result<()> {
+        if self.overrun {
+            return Err(Error::input(
+                "this session computed positions past a stop token or a cancellation \
+                 inside a batch of generated tokens, so its state no longer matches the returned sequence; \
+                 start a new session (or use tokens_per_submit = 1 to continue after stops)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Generates up to `opts.max_tokens` tokens after `prompt` (consumed first), calling
-    /// `on_token` with each new token as soon as it is chosen.
+    /// `on_token` with each new token as it arrives. Tokens are sampled on the GPU and
+    /// read back every `tokens_per_submit` tokens (one submit and one wait per batch),
+    /// unless `opts.cpu_sampling` asks for the CPU path (one wait per token).
     pub fn generate(
         &mut self,
         prompt: &[u32],
@@ -599,48 +633,131 @@ impl Session {
         mut on_token: impl FnMut(u32),
     ) -> Result<GenerationStats> {
         opts.sampling.validate()?;
+        self.check_not_overrun()?;
         if prompt.is_empty() && self.pos == 0 {
             return Err(Error::input(
                 "the prompt is empty: give at least one token (HyenaDNA adds no leading token; \
                  e.g. --ids 2 starts from [BOS])",
             ));
         }
-        let vocab = self.model.config().vocab_size;
         let start = Instant::now();
         self.feed(prompt)?;
         let prompt_time = start.elapsed().as_secs_f64();
         let gen_start = Instant::now();
         let mut tokens = Vec::new();
-        let mut stop = StopReason::MaxTokens;
-        while tokens.len() < opts.max_tokens {
-            if opts.cancel.is_cancelled() {
-                stop = StopReason::Cancelled;
-                break;
-            }
-            let t = self.pos - 1;
-            let logits = self.logits(t)?;
-            let next = sampling::sample(&logits, vocab, &opts.sampling, 0, self.pos as u32);
-            tokens.push(next);
-            on_token(next);
-            if opts.stop_ids.contains(&next) {
-                stop = StopReason::StopToken(next);
-                break;
-            }
-            if tokens.len() == opts.max_tokens {
-                break;
-            }
-            if self.pos >= self.opts.len {
-                stop = StopReason::SequenceFull;
-                break;
-            }
-            self.feed(&[next])?;
-        }
+        let stop = if opts.cpu_sampling {
+            self.generate_cpu(opts, &mut tokens, &mut on_token)?
+        } else {
+            self.generate_gpu(opts, &mut tokens, &mut on_token)?
+        };
         Ok(GenerationStats {
             tokens,
             stop,
             prompt_seconds: prompt_time,
             generate_seconds: gen_start.elapsed().as_secs_f64(),
         })
+    }
+
+    /// The core path: read the last logits back, sample on the CPU, feed the token.
+    fn generate_cpu(
+        &mut self,
+        opts: &GenerateOptions,
+        tokens: &mut Vec<u32>,
+        on_token: &mut impl FnMut(u32),
+    ) -> Result<StopReason> {
+        let vocab = self.model.config().vocab_size;
+        while tokens.len() < opts.max_tokens {
+            if opts.cancel.is_cancelled() {
+                return Ok(StopReason::Cancelled);
+            }
+            let logits = self.logits(self.pos - 1)?;
+            let next = sampling::sample(&logits, vocab, &opts.sampling, 0, self.pos as u32);
+            tokens.push(next);
+            on_token(next);
+            if opts.stop_ids.contains(&next) {
+                return Ok(StopReason::StopToken(next));
+            }
+            if tokens.len() == opts.max_tokens {
+                break;
+            }
+            if self.pos >= self.opts.len {
+                return Ok(StopReason::SequenceFull);
+            }
+            self.feed(&[next])?;
+        }
+        Ok(StopReason::MaxTokens)
+    }
+
+    /// The GPU loop: per batch, draw a token on the GPU (into the tokens buffer the next
+    /// embedding reads) and run its position, `tokens_per_submit` times in one pass and
+    /// one submit; then read the batch's ids back once.
+    fn generate_gpu(
+        &mut self,
+        opts: &GenerateOptions,
+        tokens: &mut Vec<u32>,
+        on_token: &mut impl FnMut(u32),
+    ) -> Result<StopReason> {
+        let ctx = self.model.ctx().clone();
+        let c = self.model.config();
+        let (vocab, vp) = (c.vocab_size, c.padded_vocab());
+        let rows = self.opts.logit_rows;
+        let batch = self.opts.tokens_per_submit.max(1);
+        let model = self.model.clone();
+        let sampler = &model.inner.sampler;
+        while tokens.len() < opts.max_tokens {
+            if opts.cancel.is_cancelled() {
+                return Ok(StopReason::Cancelled);
+            }
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            let mut drawn = 0;
+            let mut full = false;
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for k in 0..batch.min(opts.max_tokens - tokens.len()) {
+                    let t = self.pos - 1;
+                    let draw = Draw {
+                        row_off: ((t % rows) * vp) as u32,
+                        pos: self.pos as u32,
+                        out_idx: k as u32,
+                        row: 0,
+                    };
+                    let params = (&opts.sampling, vocab);
+                    let (arena, bind) = (&mut self.arena, &self.sample_bind);
+                    sampler.record(&mut pass, arena, bind, params, draw)?;
+                    drawn += 1;
+                    if tokens.len() + drawn == opts.max_tokens {
+                        break;
+                    }
+                    if self.pos >= self.opts.len {
+                        full = true;
+                        break;
+                    }
+                    self.record_token(&mut pass, self.pos)?;
+                    self.pos += 1;
+                }
+            }
+            self.arena.upload(&ctx);
+            ctx.queue.submit([enc.finish()]);
+            let bytes = ctx.read_via(&self.drawn, 0, drawn as u64 * 4, &self.drawn_staging)?;
+            let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+            for (i, &id) in ids.iter().enumerate() {
+                tokens.push(id);
+                on_token(id);
+                if opts.stop_ids.contains(&id) {
+                    // Positions after the stop token were already run.
+                    self.overrun = i + 1 < drawn;
+                    return Ok(StopReason::StopToken(id));
+                }
+                if opts.cancel.is_cancelled() {
+                    self.overrun = i + 1 < drawn;
+                    return Ok(StopReason::Cancelled);
+                }
+            }
+            if full {
+                return Ok(StopReason::SequenceFull);
+            }
+        }
+        Ok(StopReason::MaxTokens)
     }
 }
 
@@ -672,8 +789,12 @@ pub struct GenerateOptions {
     pub sampling: SamplingParams,
     /// Generation stops after emitting any of these ids.
     pub stop_ids: Vec<u32>,
-    /// Cancellation handle.
+    /// Cancellation handle: no token is delivered after it is used (with GPU sampling
+    /// the rest of the current batch is discarded and the session cannot continue).
     pub cancel: CancelHandle,
+    /// Sample on the CPU from logits read back every token (the core path, one CPU wait
+    /// per token) instead of on the GPU.
+    pub cpu_sampling: bool,
 }
 
 /// Why generation stopped.

@@ -99,3 +99,92 @@ fn same_seed_same_tokens_other_seed_other_tokens() {
     assert_eq!(a, b);
     assert_ne!(a, c, "a different seed should change 60 sampled tokens");
 }
+
+/// The GPU sampler (ids read back once per batch) picks exactly the tokens of the CPU
+/// path (logits read back every token) for the same seed: greedy, and temperature with
+/// top-k and top-p, with batches that do not divide the run, on flash and lazy.
+#[test]
+fn gpu_sampling_matches_cpu_sampling() {
+    let gm = model(400);
+    let prompt = [7, 8, 9, 10, 7];
+    let samplings = [
+        SamplingParams::greedy(),
+        SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 11,
+        },
+        SamplingParams {
+            temperature: 0.7,
+            top_k: 6,
+            top_p: 0.8,
+            seed: 12,
+        },
+    ];
+    for method in [Method::Flash, Method::Lazy] {
+        for sampling in samplings {
+            let mut got = Vec::new();
+            for cpu_sampling in [false, true] {
+                let opts = GenerateOptions {
+                    max_tokens: 300,
+                    sampling,
+                    cpu_sampling,
+                    ..Default::default()
+                };
+                let len = session_len(gm.config(), prompt.len(), opts.max_tokens).expect("len");
+                let mut so = SessionOptions::new(method, len);
+                so.tokens_per_submit = 7;
+                let mut s = Session::new(&gm, so).expect("session");
+                let mut streamed = Vec::new();
+                let stats = s
+                    .generate(&prompt, &opts, |t| streamed.push(t))
+                    .expect("generate");
+                assert_eq!(streamed, stats.tokens, "on_token sees every token in order");
+                got.push(stats.tokens);
+            }
+            let distinct = got[0]
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            eprintln!("{method} {sampling:?}: {distinct} distinct ids in 300 tokens");
+            assert_eq!(got[0], got[1], "{method} {sampling:?}: GPU vs CPU sampling");
+        }
+    }
+}
+
+/// A stop id in the middle of a GPU batch: generation reports it and returns the tokens
+/// up to it; the session, which ran positions past it, refuses to continue.
+#[test]
+fn stop_inside_a_gpu_batch_ends_the_session() {
+    let gm = model(400);
+    let sampling = SamplingParams {
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        seed: 3,
+    };
+    let free = GenerateOptions {
+        max_tokens: 64,
+        sampling,
+        ..Default::default()
+    };
+    let (tokens, _) = run(&gm, &[7], &free);
+    // Stop at a token that first occurs strictly inside a batch of 32.
+    let (idx, &stop) = tokens
+        .iter()
+        .enumerate()
+        .find(|(i, t)| i % 32 != 31 && tokens[..*i].iter().all(|x| x != *t))
+        .expect("some token");
+    let opts = GenerateOptions {
+        stop_ids: vec![stop],
+        ..free
+    };
+    let len = session_len(gm.config(), 1, opts.max_tokens).expect("len");
+    let mut s = Session::new(&gm, SessionOptions::new(Method::Flash, len)).expect("session");
+    let stats = s.generate(&[7], &opts, |_| {}).expect("generate");
+    assert_eq!(stats.stop, StopReason::StopToken(stop));
+    assert_eq!(stats.tokens, tokens[..=idx].to_vec());
+    let err = s.feed(&[7]).expect_err("state ran past the stop token");
+    assert!(err.to_string().contains("start a new session"), "{err}");
+}
