@@ -602,6 +602,7 @@ fn check_safetensors(bytes: &[u8], path: &Path) -> Result<()> {
         }
         if name == "__metadata__" {
             match &value {
+                serde_json::Value::Null => continue,
                 serde_json::Value::Object(m) if m.values().all(|v| v.is_string()) => continue,
                 _ => {
                     return Err(err(format!(

@@ -483,6 +483,15 @@ fn metadata_string_map_is_accepted() {
     assert_eq!(m, fx.model);
 }
 
+#[test]
+fn metadata_null_is_accepted() {
+    // As the safetensors crate reads it: no metadata.
+    let fx = Fx::new("metadata-null");
+    fx.edit_entries(|e, _| e.push(("__metadata__".into(), Value::Null)));
+    let m = Model::load(&fx.dir).expect("a null __metadata__ loads");
+    assert_eq!(m, fx.model);
+}
+
 // ---- tensors against the config ----
 
 #[test]
