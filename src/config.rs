@@ -1,4 +1,12 @@
 //! Model configuration read from a Hugging Face HyenaDNA `config.json`.
+//!
+//! [`Config::parse`] refuses, with a message naming the field, a config that is not a
+//! JSON object, lacks a required field (`d_model`, `n_layer`, `vocab_size`,
+//! `max_seq_len`), has a field of the wrong type (a string, a negative or fractional
+//! number where a count is expected), a zero count, a value above flashconv's per-field
+//! caps, or a shape whose parameter count exceeds [`MAX_PARAMS`]. Fields flashconv does
+//! not read (HF configs carry many) are ignored. All arithmetic on field values is
+//! checked, so no config can overflow or make the loader allocate more than the cap.
 
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -6,6 +14,12 @@ use std::path::Path;
 
 /// Longest sequence flashconv accepts in a config (2^24 positions).
 pub const MAX_SEQ_LEN_LIMIT: usize = 1 << 24;
+
+/// Most f32 parameters a config may describe: 2^31 (8 GiB). It bounds what loading can
+/// allocate whatever `config.json` says (the loader recomputes `pos_emb` from the config
+/// when a checkpoint lacks it); the largest HyenaDNA checkpoint (`large-1m`) describes
+/// about 5.5 · 10^7, most of it `pos_emb` (8 layers x 10^6 positions x 6).
+pub const MAX_PARAMS: usize = 1 << 31;
 
 /// HyenaDNA hyper-parameters (the fields of the HF `HyenaConfig`, same names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -45,9 +59,69 @@ pub struct Config {
 }
 
 impl Config {
-    /// Vocabulary rounded up to a multiple of `pad_vocab_size_multiple`.
+    /// Vocabulary rounded up to a multiple of `pad_vocab_size_multiple` (for a config
+    /// that [`validate`](Self::validate)s; never panics on one that does not).
     pub fn padded_vocab(&self) -> usize {
-        self.vocab_size.div_ceil(self.pad_vocab_size_multiple) * self.pad_vocab_size_multiple
+        let m = self.pad_vocab_size_multiple.max(1);
+        self.vocab_size.div_ceil(m).saturating_mul(m)
+    }
+
+    /// The parameters this config describes, by group, each named by the config fields
+    /// that size it: `None` if a count overflows `usize`. `pos_emb` (`z` and `t`) is
+    /// counted, as the checkpoint stores it per layer.
+    pub fn param_groups(&self) -> Option<Vec<(&'static str, usize)>> {
+        let (d, di, l, e, o) = (
+            self.d_model,
+            self.d_inner,
+            self.max_seq_len,
+            self.emb_dim,
+            self.filter_order,
+        );
+        let m = self.n_layer;
+        let mul = |a: usize, b: usize| a.checked_mul(b);
+        // Per layer: in_proj (3D x D + 3D), short filter (9D + 3D), out_proj (D x D + D),
+        // filter bias, deltas, two norms, fc2 bias (23D in all besides the matrices).
+        let proj = mul(d, d)?.checked_mul(4)?.checked_add(mul(d, 23)?)?;
+        let mlp = mul(di, d)?.checked_mul(2)?.checked_add(di)?;
+        let pos = mul(l, e.checked_add(1)?)?;
+        let inner = mul(o, o)?
+            .checked_add(o)?
+            .checked_mul(self.num_inner_mlps)?;
+        let filter = mul(e, o)?
+            .checked_add(o.checked_mul(2)?)?
+            .checked_add(inner)?
+            .checked_add(mul(o, d)?)?;
+        Some(vec![
+            (
+                "vocab_size x d_model (word_embeddings, lm_head)",
+                mul(self.padded_vocab(), d)?
+                    .checked_mul(2)?
+                    .checked_add(mul(d, 2)?)?,
+            ),
+            ("n_layer x d_model^2 (in_proj, out_proj)", mul(m, proj)?),
+            (
+                "n_layer x d_inner x d_model (mlp.fc1, mlp.fc2)",
+                mul(m, mlp)?,
+            ),
+            (
+                "n_layer x max_seq_len x emb_dim (filter_fn.pos_emb)",
+                mul(m, pos)?,
+            ),
+            (
+                "n_layer x filter_order (filter_fn.implicit_filter)",
+                mul(m, filter)?,
+            ),
+        ])
+    }
+
+    /// Total number of parameters this config describes (see [`param_groups`]), `None`
+    /// if it overflows `usize`.
+    ///
+    /// [`param_groups`]: Self::param_groups
+    pub fn param_count(&self) -> Option<usize> {
+        self.param_groups()?
+            .iter()
+            .try_fold(0usize, |acc, (_, n)| acc.checked_add(*n))
     }
 
     /// A config with HF defaults for the given shape.
@@ -55,7 +129,7 @@ impl Config {
         Config {
             d_model,
             n_layer,
-            d_inner: 4 * d_model,
+            d_inner: d_model.saturating_mul(4),
             vocab_size,
             pad_vocab_size_multiple: 8,
             max_seq_len,
@@ -97,7 +171,8 @@ impl Config {
         let cfg = Config {
             d_model,
             n_layer: f.uint("n_layer", None)?,
-            d_inner: f.uint("d_inner", Some(4 * d_model))?,
+            // Saturating: an absurd d_model is refused by name in `validate`.
+            d_inner: f.uint("d_inner", Some(d_model.saturating_mul(4)))?,
             vocab_size: f.uint("vocab_size", None)?,
             pad_vocab_size_multiple: f.uint("pad_vocab_size_multiple", Some(8))?,
             max_seq_len: f.uint("max_seq_len", None)?,
@@ -181,9 +256,43 @@ impl Config {
             }
         }
         if self.layer_norm_epsilon <= 0.0 {
-            return Err("layer_norm_epsilon must be positive".into());
+            return Err(format!(
+                "layer_norm_epsilon must be positive, got {}",
+                self.layer_norm_epsilon
+            ));
         }
-        Ok(())
+        self.check_size()
+    }
+
+    /// Refuses a config whose parameter count overflows or exceeds [`MAX_PARAMS`],
+    /// naming the fields of the largest group.
+    fn check_size(&self) -> std::result::Result<(), String> {
+        let fields = "d_model, d_inner, n_layer, vocab_size, max_seq_len, emb_dim, \
+                      filter_order and num_inner_mlps";
+        let Some(groups) = self.param_groups() else {
+            return Err(format!(
+                "the parameter count overflows: check {fields} in config.json"
+            ));
+        };
+        let total = groups
+            .iter()
+            .try_fold(0usize, |acc, (_, n)| acc.checked_add(*n));
+        match total {
+            Some(t) if t <= MAX_PARAMS => Ok(()),
+            _ => {
+                let (name, n) = groups
+                    .iter()
+                    .max_by_key(|(_, n)| *n)
+                    .copied()
+                    .unwrap_or(("", 0));
+                Err(format!(
+                    "the config describes {} parameters, more than flashconv's cap of \
+                     {MAX_PARAMS} (8 GiB of f32); the largest part is {name} = {n}: \
+                     check those fields in config.json",
+                    total.map_or_else(|| "over 2^64".to_string(), |t| t.to_string())
+                ))
+            }
+        }
     }
 
     /// The config as HF-style JSON (the fields above plus `model_type`).

@@ -1,5 +1,18 @@
 //! The crate's error type. Every message names the thing that is wrong (file, tensor,
 //! shape, limit) and, where there is one, what the user can do about it.
+//!
+//! Model files are untrusted input: loading ([`crate::Model::load`],
+//! [`crate::Model::from_bytes`], [`crate::Config::parse`],
+//! [`crate::tokenizer::Tokenizer::for_model_dir`]) returns [`Error::Config`],
+//! [`Error::Weights`], [`Error::Tokenizer`] or [`Error::Io`] for any malformed input
+//! (truncated or corrupt safetensors, wrong dtype or shape, missing tensors, non-finite
+//! weights, bad or absurd config fields) and never panics; all of it happens on the CPU,
+//! before any GPU allocation. [`crate::model`] lists what is checked.
+//!
+//! A tensor flashconv does not use is **not** an error: HF checkpoints may carry extra
+//! buffers, so each such tensor is ignored and named in one `log::warn!` (the CLI shows
+//! warnings by default). Tensors that prove the config wrong (a layer index `>=
+//! n_layer`, a filter-MLP module beyond `num_inner_mlps`) are errors.
 
 use std::path::PathBuf;
 

@@ -7,6 +7,8 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod fft;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gpu;
 pub mod mixer;
 pub mod model;

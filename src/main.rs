@@ -191,7 +191,9 @@ fn load_model(arg: &Option<PathBuf>) -> Result<(Model, Tokenizer)> {
         Some(path) => {
             let model = Model::load(path)?;
             let paths = flashconv::model::ModelPaths::resolve(path)?;
-            Ok((model, Tokenizer::for_model_dir(&paths.dir)?))
+            let tok = Tokenizer::for_model_dir(&paths.dir)?;
+            tok.check_vocab(model.config.vocab_size)?;
+            Ok((model, tok))
         }
         None => {
             let where_ = Path::new("<bundled>/model.safetensors");

@@ -1,12 +1,49 @@
 //! HyenaDNA weights: loading from `model.safetensors` with the Hugging Face tensor names,
 //! the implicit long filter materialised exactly as the HF port computes it, and a
 //! builder for random models of any shape that writes the same layout.
+//!
+//! # Loading untrusted files
+//!
+//! [`Model::load`], [`Model::from_bytes`] and [`Model::from_safetensors`] check
+//! everything on the CPU before anything is allocated on a GPU, and return an error
+//! (never panic) naming the file, the tensor or config field, and the problem:
+//!
+//! - the safetensors framing: a file shorter than its 8-byte header length, a header
+//!   length over [`MAX_HEADER_LEN`] or past the end of the file, a header that is not
+//!   UTF-8 or not a JSON object, a malformed or duplicated entry, an unknown dtype,
+//!   `data_offsets` that end before they begin, reach past the end of the file, overlap,
+//!   leave a gap or leave trailing bytes, and a shape whose byte size disagrees with its
+//!   offsets or overflows;
+//! - the tensors against `config.json`: missing tensors, wrong dtype (only F32 is read),
+//!   wrong shape (the message names the config fields that size it, e.g. `vocab_size`),
+//!   non-finite values, aliases of the shared Sin frequency that disagree, and tensors
+//!   for layers or filter-MLP layers beyond `n_layer` / `num_inner_mlps`;
+//! - the config itself (see [`crate::config`]), including a parameter cap
+//!   ([`crate::config::MAX_PARAMS`]) so a small config cannot make the loader allocate
+//!   more than that.
+//!
+//! **Unexpected tensors are a warning, not an error.** HF checkpoints can carry buffers
+//! flashconv does not use (and the converter may keep some), so any other tensor whose
+//! name flashconv does not read is ignored and reported once through `log::warn!`,
+//! naming every ignored tensor. The exceptions are tensors that show the config does not
+//! match the checkpoint (a layer index `>= n_layer`, a filter-MLP layer beyond
+//! `num_inner_mlps`): those are errors that name the config field.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::tensor::TensorInfo;
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// Largest safetensors header flashconv reads, in bytes (the `safetensors` crate's own
+/// limit, 100 MB; real headers are a few hundred KB at most).
+pub const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// What to do about a corrupt weights file (appended to framing errors).
+const REEXPORT: &str = "the file is corrupt or not safetensors: download or export it \
+                        again (tools/convert_checkpoint.py writes a valid one)";
 
 /// The weights of one Hyena block (all f32, row-major as in PyTorch).
 #[derive(Clone, Debug, PartialEq)]
@@ -123,37 +160,71 @@ impl Model {
         Self::from_safetensors(config, &bytes, &paths.weights)
     }
 
-    /// Builds a model from a config and safetensors bytes; every error names the file
-    /// and tensor. Nothing is allocated on a GPU here.
+    /// Builds a model from `config.json` text and safetensors bytes held in memory, as
+    /// [`Model::load`] does from files: `name` stands for the model directory in
+    /// messages, which name `name/config.json` and `name/model.safetensors`. Nothing is
+    /// allocated on a GPU here.
+    ///
+    /// ```
+    /// use flashconv::{Config, Model};
+    /// let mut cfg = Config::new(1, 4, 12, 8);
+    /// cfg.filter_order = 4;
+    /// let dir = std::env::temp_dir().join(format!("flashconv-doc-{}", std::process::id()));
+    /// Model::random(cfg, 1)?.save(&dir)?;
+    /// let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    /// let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    /// assert!(Model::from_bytes(&text, &bytes, "tiny").is_ok());
+    /// let e = Model::from_bytes(&text, &bytes[..100], "tiny").unwrap_err().to_string();
+    /// assert!(e.contains("tiny/model.safetensors") && e.contains("truncated"), "{e}");
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), flashconv::Error>(())
+    /// ```
+    pub fn from_bytes(config_json: &str, safetensors: &[u8], name: &str) -> Result<Self> {
+        let dir = Path::new(name);
+        let config = Config::parse(config_json, &dir.join("config.json"))?;
+        Self::from_safetensors(config, safetensors, &dir.join("model.safetensors"))
+    }
+
+    /// Builds a model from a config and safetensors bytes (`path` is used in messages
+    /// only). The config is validated again (its fields are public), the safetensors
+    /// framing is checked in full, then every tensor against the config; see the
+    /// [module docs](self) for what is refused and for unexpected tensors (a logged
+    /// warning). Every error names the file and the tensor or config field. Nothing is
+    /// allocated on a GPU here.
     pub fn from_safetensors(config: Config, bytes: &[u8], path: &Path) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Weights {
-            path: path.to_path_buf(),
-            msg: format!("not a valid safetensors file: {e}"),
+        config.validate().map_err(|msg| Error::Config {
+            path: path.with_file_name("config.json"),
+            msg,
         })?;
+        check_safetensors(bytes, path)?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| safetensors_error(e, path))?;
         let mut r = Reader {
             st,
             path,
             used: BTreeSet::new(),
         };
         let c = &config;
+        r.check_layer_count(c)?;
         let (d, vp) = (c.d_model, c.padded_vocab());
-        let embed = r.get("hyena.backbone.embeddings.word_embeddings.weight", &[vp, d])?;
+        let vocab = format!(
+            "[vocab_size {} padded to a multiple of pad_vocab_size_multiple {}, d_model]",
+            c.vocab_size, c.pad_vocab_size_multiple
+        );
+        let embed = r.get(
+            "hyena.backbone.embeddings.word_embeddings.weight",
+            &[vp, d],
+            &vocab,
+        )?;
         let mut layers = Vec::with_capacity(c.n_layer);
+        // Computed once, only if a layer lacks pos_emb (the config is size-checked).
+        let mut pos_emb: Option<(Vec<f32>, Vec<f32>)> = None;
         for i in 0..c.n_layer {
-            layers.push(r.layer(c, i)?);
+            layers.push(r.layer(c, i, &mut pos_emb)?);
         }
-        let ln_f_w = r.get("hyena.backbone.ln_f.weight", &[d])?;
-        let ln_f_b = r.get("hyena.backbone.ln_f.bias", &[d])?;
-        let lm_head = r.get("lm_head.weight", &[vp, d])?;
-        let unused: Vec<String> =
-            r.st.names()
-                .into_iter()
-                .filter(|n| !r.used.contains(*n) && !n.ends_with(".freq"))
-                .map(str::to_string)
-                .collect();
-        if !unused.is_empty() {
-            log::warn!("{}: ignoring unexpected tensors {unused:?}", path.display());
-        }
+        let ln_f_w = r.get("hyena.backbone.ln_f.weight", &[d], "[d_model]")?;
+        let ln_f_b = r.get("hyena.backbone.ln_f.bias", &[d], "[d_model]")?;
+        let lm_head = r.get("lm_head.weight", &[vp, d], &vocab)?;
+        r.check_unused(c)?;
         Ok(Model {
             config,
             embed,
@@ -176,7 +247,12 @@ impl Model {
                 c.max_seq_len
             )));
         }
-        let l = &self.layers[layer];
+        let l = self.layers.get(layer).ok_or_else(|| {
+            Error::input(format!(
+                "layer {layer} does not exist (the model has {})",
+                self.layers.len()
+            ))
+        })?;
         let d = c.d_model;
         let mut k = vec![0f64; d * len];
         let mut h: Vec<f64> = Vec::new();
@@ -410,7 +486,7 @@ impl Model {
 /// Returns (`z` [L, emb_dim], `t` [L]). Checkpoints store `z` and `t`; this is only for
 /// random models (and checkpoints that lack them).
 pub fn positional_embedding(len: usize, emb_dim: usize) -> (Vec<f32>, Vec<f32>) {
-    let bands = (emb_dim - 1) / 2;
+    let bands = emb_dim.saturating_sub(1) / 2;
     let linspace = |a: f64, b: f64, n: usize, i: usize| {
         if n <= 1 {
             a
@@ -450,6 +526,212 @@ pub fn default_deltas(d: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The entries of a safetensors header in file order, duplicates kept (a JSON object
+/// read into a map would silently keep only the last of two equal names).
+struct HeaderEntries(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for HeaderEntries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = HeaderEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object mapping tensor names to their entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<HeaderEntries, A::Error> {
+                let mut v = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    v.push(entry);
+                }
+                Ok(HeaderEntries(v))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// Checks the framing of a safetensors file completely, with messages that name the
+/// tensor, before the `safetensors` crate reads it: its own checks name no tensor for
+/// most problems, and its final size check (`end + 8 + header length`) can overflow on
+/// offsets near `usize::MAX`, which panics in builds with overflow checks.
+fn check_safetensors(bytes: &[u8], path: &Path) -> Result<()> {
+    let err = |msg: String| Error::Weights {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let Some(len_bytes) = bytes.first_chunk::<8>() else {
+        return Err(err(format!(
+            "the file is {} bytes long, shorter than the 8-byte header length that starts \
+             every safetensors file: it is truncated or empty; {REEXPORT}",
+            bytes.len()
+        )));
+    };
+    let n = u64::from_le_bytes(*len_bytes);
+    let rest = bytes.len() - 8;
+    if n > MAX_HEADER_LEN {
+        return Err(err(format!(
+            "the header length field says {n} bytes, more than the {MAX_HEADER_LEN}-byte \
+             limit for a safetensors header; {REEXPORT}"
+        )));
+    }
+    let n = n as usize; // <= MAX_HEADER_LEN
+    if n > rest {
+        return Err(err(format!(
+            "the header length field says {n} bytes but only {rest} bytes follow it: the \
+             file is truncated; {REEXPORT}"
+        )));
+    }
+    let header = std::str::from_utf8(&bytes[8..8 + n])
+        .map_err(|e| err(format!("the header is not UTF-8 ({e}); {REEXPORT}")))?;
+    let entries: HeaderEntries = serde_json::from_str(header).map_err(|e| {
+        err(format!(
+            "the header is not a JSON object of tensor entries ({e}); {REEXPORT}"
+        ))
+    })?;
+    let data_len = rest - n;
+    let mut names = BTreeSet::new();
+    let mut spans: Vec<(usize, usize, String)> = Vec::with_capacity(entries.0.len());
+    for (name, value) in entries.0 {
+        if !names.insert(name.clone()) {
+            return Err(err(format!(
+                "tensor '{name}' is listed twice in the header; {REEXPORT}"
+            )));
+        }
+        if name == "__metadata__" {
+            match &value {
+                serde_json::Value::Null => continue,
+                serde_json::Value::Object(m) if m.values().all(|v| v.is_string()) => continue,
+                _ => {
+                    return Err(err(format!(
+                        "'__metadata__' must map strings to strings, got {value}; {REEXPORT}"
+                    )))
+                }
+            }
+        }
+        let info: TensorInfo = serde_json::from_value(value).map_err(|e| {
+            err(format!(
+                "tensor '{name}' has a malformed header entry ({e}); an entry is \
+                 {{\"dtype\": \"F32\", \"shape\": [..], \"data_offsets\": [begin, end]}}; \
+                 {REEXPORT}"
+            ))
+        })?;
+        let (b, e) = info.data_offsets;
+        if b > e {
+            return Err(err(format!(
+                "tensor '{name}' has data_offsets [{b}, {e}] that end before they begin; \
+                 {REEXPORT}"
+            )));
+        }
+        if e > data_len {
+            return Err(err(format!(
+                "tensor '{name}' has data_offsets [{b}, {e}] but the data section is only \
+                 {data_len} bytes: the file is truncated; {REEXPORT}"
+            )));
+        }
+        let bits = info
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &x| acc.checked_mul(x))
+            .and_then(|elems| elems.checked_mul(info.dtype.bitsize()));
+        match bits {
+            None => {
+                return Err(err(format!(
+                    "tensor '{name}' has shape {:?}, whose size overflows; {REEXPORT}",
+                    info.shape
+                )))
+            }
+            Some(bits) if bits % 8 != 0 || bits / 8 != e - b => {
+                let needs = if bits % 8 == 0 {
+                    format!("{} bytes", bits / 8)
+                } else {
+                    format!("{bits} bits (not a whole number of bytes)")
+                };
+                return Err(err(format!(
+                    "tensor '{name}' ({:?}, shape {:?}) needs {needs} but its data_offsets \
+                     [{b}, {e}] hold {} bytes; {REEXPORT}",
+                    info.dtype,
+                    info.shape,
+                    e - b
+                )));
+            }
+            Some(_) => {}
+        }
+        spans.push((b, e, name));
+    }
+    spans.sort();
+    let mut end = 0;
+    let mut prev: Option<(usize, usize, &str)> = None;
+    for (b, e, name) in &spans {
+        if *b < end {
+            let (pb, pe, pn) = prev.unwrap_or((0, 0, ""));
+            return Err(err(format!(
+                "tensors '{pn}' (data_offsets [{pb}, {pe}]) and '{name}' ([{b}, {e}]) \
+                 overlap; {REEXPORT}"
+            )));
+        }
+        if *b > end {
+            return Err(err(format!(
+                "bytes {end}..{b} of the data section, before tensor '{name}', belong to no \
+                 tensor; {REEXPORT}"
+            )));
+        }
+        end = *e;
+        prev = Some((*b, *e, name));
+    }
+    if end != data_len {
+        return Err(err(format!(
+            "the last {} bytes of the file belong to no tensor (the tensors end at data \
+             offset {end}, the data section is {data_len} bytes); {REEXPORT}",
+            data_len - end
+        )));
+    }
+    Ok(())
+}
+
+/// A `safetensors` crate error as an [`Error::Weights`] that names the file and says
+/// what to do. [`check_safetensors`] catches all of these first; this is the fallback.
+fn safetensors_error(e: SafeTensorError, path: &Path) -> Error {
+    use SafeTensorError as S;
+    let what = match &e {
+        S::InvalidOffset(name) => format!(
+            "tensor '{name}' has invalid data_offsets (out of order, overlapping or leaving \
+             a gap)"
+        ),
+        S::TensorNotFound(name) => format!("tensor '{name}' is not in the file"),
+        S::HeaderTooLarge | S::HeaderTooSmall | S::InvalidHeaderLength => {
+            "the header length is invalid (truncated file?)".to_string()
+        }
+        S::MetadataIncompleteBuffer => {
+            "the tensors do not cover the data section exactly (truncated file or trailing \
+             bytes)"
+                .to_string()
+        }
+        S::TensorInvalidInfo | S::ValidationOverflow | S::MisalignedSlice => {
+            "a tensor's dtype, shape and data_offsets disagree".to_string()
+        }
+        _ => "the header is malformed".to_string(),
+    };
+    Error::Weights {
+        path: path.to_path_buf(),
+        msg: format!("not a valid safetensors file: {what} ({e}); {REEXPORT}"),
+    }
+}
+
+/// The layer index of a tensor named `hyena.backbone.layers.{i}.…`.
+fn layer_index(name: &str) -> Option<usize> {
+    let rest = name.strip_prefix("hyena.backbone.layers.")?;
+    rest.split('.').next()?.parse().ok()
+}
+
+/// The module index of a tensor named `….mixer.filter_fn.implicit_filter.{k}.…`.
+fn implicit_index(name: &str) -> Option<usize> {
+    let (_, rest) = name.split_once(".mixer.filter_fn.implicit_filter.")?;
+    rest.split('.').next()?.parse().ok()
+}
+
 /// Reads tensors by name, checking dtype and shape, remembering which were used.
 struct Reader<'a> {
     st: SafeTensors<'a>,
@@ -470,17 +752,20 @@ impl Reader<'_> {
     }
 
     /// The tensor `name` as f32, which must have `shape` (or the same elements with
-    /// size-1 axes added or dropped).
-    fn get(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    /// size-1 axes added or dropped); `dims` says which config fields size it.
+    fn get(&mut self, name: &str, shape: &[usize], dims: &str) -> Result<Vec<f32>> {
         let view = self.st.tensor(name).map_err(|_| {
             self.err(format!(
-                "missing tensor '{name}' (expected shape {shape:?})"
+                "missing tensor '{name}' (expected shape {shape:?} = {dims} from config.json); \
+                 check that the checkpoint is a HyenaDNA model in the Hugging Face layout \
+                 (tools/convert_checkpoint.py renames other layouts)"
             ))
         })?;
         let squeeze = |s: &[usize]| s.iter().copied().filter(|&x| x != 1).collect::<Vec<_>>();
         if squeeze(view.shape()) != squeeze(shape) {
             return Err(self.err(format!(
-                "tensor '{name}' has shape {:?}, expected {shape:?} (check config.json)",
+                "tensor '{name}' has shape {:?}, expected {shape:?} = {dims} from config.json: \
+                 the config does not match the checkpoint",
                 view.shape()
             )));
         }
@@ -498,7 +783,8 @@ impl Reader<'_> {
             .collect();
         if let Some(bad) = vals.iter().position(|v| !v.is_finite()) {
             return Err(self.err(format!(
-                "tensor '{name}' holds a non-finite value ({}) at element {bad}",
+                "tensor '{name}' holds a non-finite value ({}) at element {bad}: the \
+                 checkpoint is corrupt or diverged in training",
                 vals[bad]
             )));
         }
@@ -506,7 +792,68 @@ impl Reader<'_> {
         Ok(vals)
     }
 
-    fn layer(&mut self, c: &Config, i: usize) -> Result<Layer> {
+    /// The file must hold tensors for exactly the layers `0..n_layer`.
+    fn check_layer_count(&self, c: &Config) -> Result<()> {
+        let names = self.st.names();
+        let present: BTreeSet<usize> = names.iter().filter_map(|n| layer_index(n)).collect();
+        if let Some(&top) = present.last() {
+            if top >= c.n_layer {
+                return Err(self.err(format!(
+                    "the file has tensors for layer {top} but config.json has n_layer = {}: \
+                     the config does not match the checkpoint (set n_layer to the number of \
+                     layers in the file)",
+                    c.n_layer
+                )));
+            }
+        }
+        if let Some(i) = (0..c.n_layer).find(|i| !present.contains(i)) {
+            return Err(self.err(format!(
+                "config.json has n_layer = {} but the file has no tensors for layer {i} \
+                 ('hyena.backbone.layers.{i}.*'): the config does not match the checkpoint",
+                c.n_layer
+            )));
+        }
+        Ok(())
+    }
+
+    /// Tensors nobody read: an error if they show a config mismatch, else a warning.
+    fn check_unused(&self, c: &Config) -> Result<()> {
+        let n_modules = 2 * (c.num_inner_mlps + 2) - 1; // implicit_filter.0 ..= .{2(n+1)}
+        let mut ignored = Vec::new();
+        for name in self.st.names() {
+            if self.used.contains(name) {
+                continue;
+            }
+            if let Some(k) = implicit_index(name) {
+                if k >= n_modules {
+                    return Err(self.err(format!(
+                        "tensor '{name}' is filter-MLP module {k}, but config.json has \
+                         num_inner_mlps = {} (modules 0..={}): the config does not match \
+                         the checkpoint",
+                        c.num_inner_mlps,
+                        n_modules - 1
+                    )));
+                }
+            }
+            ignored.push(name.to_string());
+        }
+        if !ignored.is_empty() {
+            ignored.sort();
+            log::warn!(
+                "{}: ignoring {} tensor(s) flashconv does not use: {ignored:?}",
+                self.path.display(),
+                ignored.len()
+            );
+        }
+        Ok(())
+    }
+
+    fn layer(
+        &mut self,
+        c: &Config,
+        i: usize,
+        pos_emb: &mut Option<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<Layer> {
         let p = prefix(i);
         let f = format!("{p}mixer.filter_fn.");
         let (d, di, o, e, l) = (
@@ -518,27 +865,41 @@ impl Reader<'_> {
         );
         let (pos_z, pos_t) = if self.has(&format!("{f}pos_emb.z")) {
             (
-                self.get(&format!("{f}pos_emb.z"), &[1, l, e])?,
-                self.get(&format!("{f}pos_emb.t"), &[1, l, 1])?,
+                self.get(
+                    &format!("{f}pos_emb.z"),
+                    &[1, l, e],
+                    "[1, max_seq_len, emb_dim]",
+                )?,
+                self.get(&format!("{f}pos_emb.t"), &[1, l, 1], "[1, max_seq_len, 1]")?,
             )
         } else {
             log::warn!(
                 "{}: layer {i} has no pos_emb.z; recomputing it",
                 self.path.display()
             );
-            positional_embedding(l, e)
+            pos_emb
+                .get_or_insert_with(|| positional_embedding(l, e))
+                .clone()
         };
         let n_lin = c.num_inner_mlps + 2;
         let mut implicit = Vec::with_capacity(n_lin);
         for j in 0..n_lin {
-            let (inp, out) = match j {
-                0 => (e, o),
-                _ if j + 1 == n_lin => (o, d),
-                _ => (o, o),
+            let (inp, out, dims) = match j {
+                0 => (e, o, "[filter_order, emb_dim]"),
+                _ if j + 1 == n_lin => (o, d, "[d_model, filter_order]"),
+                _ => (o, o, "[filter_order, filter_order]"),
             };
-            let w = self.get(&format!("{f}implicit_filter.{}.weight", 2 * j), &[out, inp])?;
+            let w = self.get(
+                &format!("{f}implicit_filter.{}.weight", 2 * j),
+                &[out, inp],
+                dims,
+            )?;
             let b = if j + 1 < n_lin {
-                Some(self.get(&format!("{f}implicit_filter.{}.bias", 2 * j), &[out])?)
+                Some(self.get(
+                    &format!("{f}implicit_filter.{}.bias", 2 * j),
+                    &[out],
+                    "[filter_order]",
+                )?)
             } else {
                 None
             };
@@ -550,12 +911,13 @@ impl Reader<'_> {
         for j in 0..n_lin - 1 {
             let name = format!("{f}implicit_filter.{}.freq", 2 * j + 1);
             if self.has(&name) {
-                let v = self.get(&name, &[1, o])?;
+                let v = self.get(&name, &[1, o], "[1, filter_order]")?;
                 if let Some(prev) = &freq {
                     if *prev != v {
                         return Err(self.err(format!(
                             "tensor '{name}' differs from another alias of the shared Sin \
-                             frequency of layer {i}"
+                             frequency of layer {i} ({f}implicit_filter.1.freq): the \
+                             checkpoint is inconsistent"
                         )));
                     }
                 }
@@ -567,31 +929,57 @@ impl Reader<'_> {
             None if !c.train_freq => vec![c.activation_freq as f32; o],
             None => {
                 return Err(self.err(format!(
-                    "missing tensor '{f}implicit_filter.1.freq' (train_freq is true)"
+                    "missing tensor '{f}implicit_filter.1.freq' (config.json has train_freq \
+                     true; set it to false to use activation_freq instead)"
                 )))
             }
         };
+        let (vd, v3d) = ("[d_model]", "[3 d_model]");
         Ok(Layer {
-            norm1_w: self.get(&format!("{p}norm1.weight"), &[d])?,
-            norm1_b: self.get(&format!("{p}norm1.bias"), &[d])?,
-            in_proj_w: self.get(&format!("{p}mixer.in_proj.weight"), &[3 * d, d])?,
-            in_proj_b: self.get(&format!("{p}mixer.in_proj.bias"), &[3 * d])?,
-            short_w: self.get(&format!("{p}mixer.short_filter.weight"), &[3 * d, 1, 3])?,
-            short_b: self.get(&format!("{p}mixer.short_filter.bias"), &[3 * d])?,
-            out_proj_w: self.get(&format!("{p}mixer.out_proj.weight"), &[d, d])?,
-            out_proj_b: self.get(&format!("{p}mixer.out_proj.bias"), &[d])?,
-            filter_bias: self.get(&format!("{f}bias"), &[d])?,
+            norm1_w: self.get(&format!("{p}norm1.weight"), &[d], vd)?,
+            norm1_b: self.get(&format!("{p}norm1.bias"), &[d], vd)?,
+            in_proj_w: self.get(
+                &format!("{p}mixer.in_proj.weight"),
+                &[3 * d, d],
+                "[3 d_model, d_model]",
+            )?,
+            in_proj_b: self.get(&format!("{p}mixer.in_proj.bias"), &[3 * d], v3d)?,
+            short_w: self.get(
+                &format!("{p}mixer.short_filter.weight"),
+                &[3 * d, 1, 3],
+                "[3 d_model, 1, short_filter_order]",
+            )?,
+            short_b: self.get(&format!("{p}mixer.short_filter.bias"), &[3 * d], v3d)?,
+            out_proj_w: self.get(
+                &format!("{p}mixer.out_proj.weight"),
+                &[d, d],
+                "[d_model, d_model]",
+            )?,
+            out_proj_b: self.get(&format!("{p}mixer.out_proj.bias"), &[d], vd)?,
+            filter_bias: self.get(&format!("{f}bias"), &[d], vd)?,
             pos_z,
             pos_t,
             implicit,
             freq,
-            deltas: self.get(&format!("{f}modulation.deltas"), &[1, 1, d])?,
-            norm2_w: self.get(&format!("{p}norm2.weight"), &[d])?,
-            norm2_b: self.get(&format!("{p}norm2.bias"), &[d])?,
-            fc1_w: self.get(&format!("{p}mlp.fc1.weight"), &[di, d])?,
-            fc1_b: self.get(&format!("{p}mlp.fc1.bias"), &[di])?,
-            fc2_w: self.get(&format!("{p}mlp.fc2.weight"), &[d, di])?,
-            fc2_b: self.get(&format!("{p}mlp.fc2.bias"), &[d])?,
+            deltas: self.get(
+                &format!("{f}modulation.deltas"),
+                &[1, 1, d],
+                "[1, 1, d_model]",
+            )?,
+            norm2_w: self.get(&format!("{p}norm2.weight"), &[d], vd)?,
+            norm2_b: self.get(&format!("{p}norm2.bias"), &[d], vd)?,
+            fc1_w: self.get(
+                &format!("{p}mlp.fc1.weight"),
+                &[di, d],
+                "[d_inner, d_model]",
+            )?,
+            fc1_b: self.get(&format!("{p}mlp.fc1.bias"), &[di], "[d_inner]")?,
+            fc2_w: self.get(
+                &format!("{p}mlp.fc2.weight"),
+                &[d, di],
+                "[d_model, d_inner]",
+            )?,
+            fc2_b: self.get(&format!("{p}mlp.fc2.bias"), &[d], vd)?,
         })
     }
 }
@@ -606,10 +994,8 @@ pub fn read_all_f32(path: &Path) -> Result<TensorMap> {
         path: path.to_path_buf(),
         source,
     })?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights {
-        path: path.to_path_buf(),
-        msg: format!("not a valid safetensors file: {e}"),
-    })?;
+    check_safetensors(&bytes, path)?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| safetensors_error(e, path))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
         let vals: Vec<f32> = match view.dtype() {
