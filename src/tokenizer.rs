@@ -53,13 +53,28 @@ impl Tokenizer {
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(Self::dna());
         };
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Tokenizer(format!("{}: not valid JSON: {e}", path.display())))?;
+        Self::from_config_json(&text, &path)
+    }
+
+    /// The tokenizer described by the text of a `tokenizer_config.json`: its `characters`
+    /// list (one single-character string per id, from id 7 on), or the DNA vocabulary if
+    /// the file has no such list. `origin` names the file in error messages.
+    ///
+    /// ```
+    /// use flashconv::tokenizer::Tokenizer;
+    /// use std::path::Path;
+    /// let t = Tokenizer::from_config_json(r#"{"characters": ["a", "b", "\n"]}"#, Path::new("t.json"))?;
+    /// assert_eq!(t.encode("ab\nc"), vec![7, 8, 9, 6]);
+    /// # Ok::<(), flashconv::Error>(())
+    /// ```
+    pub fn from_config_json(text: &str, origin: &Path) -> Result<Self> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::Tokenizer(format!("{}: not valid JSON: {e}", origin.display())))?;
         let Some(list) = v.get("characters") else {
             return Ok(Self::dna());
         };
         let list = list.as_array().ok_or_else(|| {
-            Error::Tokenizer(format!("{}: 'characters' must be a list", path.display()))
+            Error::Tokenizer(format!("{}: 'characters' must be a list", origin.display()))
         })?;
         let mut chars = Vec::with_capacity(list.len());
         for item in list {
@@ -70,7 +85,7 @@ impl Tokenizer {
                 _ => {
                     return Err(Error::Tokenizer(format!(
                         "{}: 'characters' entries must be single characters, got {item}",
-                        path.display()
+                        origin.display()
                     )))
                 }
             }
