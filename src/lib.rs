@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bundled;
 pub mod config;
 pub mod error;
 pub mod fft;

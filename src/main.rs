@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use flashconv::bench::{self, BenchSpec};
+use flashconv::bundled;
 use flashconv::model::write_f32;
 use flashconv::sampling::SamplingParams;
 use flashconv::session::{check_ids, session_len, CancelHandle, GenerateOptions, StopReason};
@@ -10,7 +11,7 @@ use flashconv::{
     gpu, Config, Error, GpuContext, GpuModel, Method, Model, Result, Session, SessionOptions,
 };
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Exact generation from Hyena / HyenaDNA models on any GPU, in near-linear time.
 #[derive(Parser)]
@@ -56,7 +57,8 @@ enum Cmd {
 #[derive(Args)]
 struct ModelArg {
     /// Model directory (config.json + model.safetensors) or .safetensors file with
-    /// config.json beside it. Default: the bundled model.
+    /// config.json beside it. Default: the bundled model (hyena-rustbook-char, a small
+    /// character-level model trained on the Rust book's prose).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Long-convolution method.
@@ -68,7 +70,8 @@ struct ModelArg {
 struct GenerateArgs {
     #[command(flatten)]
     model: ModelArg,
-    /// Prompt text (tokenized by the model's tokenizer; no trailing [SEP]).
+    /// Prompt text (tokenized by the model's tokenizer; no trailing [SEP]). Default:
+    /// "The " (or "ACGT" for a model with HyenaDNA's DNA vocabulary).
     #[arg(long, conflicts_with = "ids")]
     prompt: Option<String>,
     /// Prompt as token ids, e.g. 0,7,8.
@@ -180,12 +183,6 @@ struct RandomArgs {
     out: PathBuf,
 }
 
-/// The bundled default model, embedded in the binary.
-mod bundled {
-    pub const CONFIG: &str = include_str!("../assets/hyenadna-tiny-random/config.json");
-    pub const WEIGHTS: &[u8] = include_bytes!("../assets/hyenadna-tiny-random/model.safetensors");
-}
-
 fn load_model(arg: &Option<PathBuf>) -> Result<(Model, Tokenizer)> {
     match arg {
         Some(path) => {
@@ -195,14 +192,7 @@ fn load_model(arg: &Option<PathBuf>) -> Result<(Model, Tokenizer)> {
             tok.check_vocab(model.config.vocab_size)?;
             Ok((model, tok))
         }
-        None => {
-            let where_ = Path::new("<bundled>/model.safetensors");
-            let config = Config::parse(bundled::CONFIG, Path::new("<bundled>/config.json"))?;
-            Ok((
-                Model::from_safetensors(config, bundled::WEIGHTS, where_)?,
-                Tokenizer::dna(),
-            ))
-        }
+        None => Ok((bundled::model()?, bundled::tokenizer()?)),
     }
 }
 
@@ -272,7 +262,9 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let prompt = match (&a.prompt, &a.ids) {
         (_, Some(ids)) => parse_ids(ids)?,
         (Some(text), None) => tok.encode(text),
-        (None, None) => tok.encode("ACGT"),
+        // DNA models start from a short DNA string, text models from a word.
+        (None, None) if tok == Tokenizer::dna() => tok.encode("ACGT"),
+        (None, None) => tok.encode(bundled::DEFAULT_PROMPT),
     };
     let stop_ids = a
         .stop
