@@ -346,8 +346,25 @@ impl GpuContext {
         if v.is_empty() {
             return Ok(());
         }
-        let msg = v.join("; ");
-        v.clear();
+        // The same failure repeated (e.g. one per buffer) is reported once, with a count.
+        let mut parts: Vec<(String, usize)> = Vec::new();
+        for m in v.drain(..) {
+            match parts.last_mut() {
+                Some((last, n)) if *last == m => *n += 1,
+                _ => parts.push((m, 1)),
+            }
+        }
+        let msg = parts
+            .iter()
+            .map(|(m, n)| {
+                if *n > 1 {
+                    format!("{m} (x{n})")
+                } else {
+                    m.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         Err(Error::gpu(msg))
     }
 }

@@ -261,10 +261,16 @@ pub struct SessionOptions {
     /// How many positions' logits (and hidden states) are kept on the GPU, as a ring:
     /// 1 for generation, the sequence length for scoring.
     pub logit_rows: usize,
-    /// Tokens recorded per submit when consuming known tokens.
+    /// Tokens recorded per submit, when consuming known tokens and when generating
+    /// with GPU sampling (whose ids are read back once per batch).
     pub tokens_per_submit: usize,
     /// Flash tiles of this side and larger use FFTs, smaller ones a direct product.
     pub fft_min_tile: usize,
+    /// Test-only: extra device memory (zeroed buffers of the binding size) allocated
+    /// past the memory plan, so a test can provoke the driver's out-of-memory error with
+    /// a session. 0 in normal use.
+    #[doc(hidden)]
+    pub test_extra_bytes: u64,
 }
 
 impl SessionOptions {
@@ -276,6 +282,7 @@ impl SessionOptions {
             logit_rows: 1,
             tokens_per_submit: 32,
             fft_min_tile: crate::mixer::DEFAULT_FFT_MIN_TILE,
+            test_extra_bytes: 0,
         }
     }
 }
@@ -299,6 +306,8 @@ pub struct Session {
     drawn: wgpu::Buffer,
     drawn_staging: wgpu::Buffer,
     sample_bind: wgpu::BindGroup,
+    /// Test-only extra memory (see [`SessionOptions::test_extra_bytes`]).
+    _extra: Vec<wgpu::Buffer>,
     /// Set when a batch ran past a stop token: the state then holds positions the
     /// returned sequence does not, so the session refuses to continue.
     overrun: bool,
@@ -337,6 +346,14 @@ impl Session {
         }
         // Everything is checked against the device's limits before anything is allocated.
         let memory = SessionMemory::plan(model, &opts)?;
+        let mut extra = Vec::new();
+        let mut left = opts.test_extra_bytes;
+        while left > 0 {
+            let n = left.min(memory.binding_limit);
+            extra.push(ctx.buffer_zeroed("test extra", n)?);
+            ctx.take_errors()?;
+            left -= n;
+        }
         let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
         let rows = opts.logit_rows.clamp(1, opts.len);
         let act = |name: &str, n: usize| ctx.buffer_zeroed(name, n as u64 * 4);
@@ -405,7 +422,7 @@ impl Session {
             &dk.matvec.param_layout,
             per_token * opts.tokens_per_submit.max(1),
         );
-        Ok(Session {
+        let session = Session {
             model: model.clone(),
             opts: SessionOptions {
                 logit_rows: rows,
@@ -424,7 +441,12 @@ impl Session {
             drawn,
             sample_bind,
             overrun: false,
-        })
+            _extra: extra,
+        };
+        // wgpu reports allocation failures (out of memory) through the error handler:
+        // return them from here rather than from the first use.
+        ctx.take_errors()?;
+        Ok(session)
     }
 
     /// The session's mixer state (histories, accumulators, filters).
