@@ -52,6 +52,12 @@ pub struct BenchResult {
     pub mixer_bytes: u64,
     /// Channel groups the mixer's buffers were split into to fit the binding limit.
     pub channel_groups: usize,
+    /// End to end: mean GPU dispatches per generated token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatches_per_token: Option<f64>,
+    /// End to end: mean queue submits (read-backs included) per generated token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submits_per_token: Option<f64>,
 }
 
 /// Model shape in the report.
@@ -232,6 +238,14 @@ fn time_mixer(
     Ok(r)
 }
 
+/// One timed generation: seconds, (mixer bytes, channel groups), (dispatches, submits)
+/// per token.
+struct GenRun {
+    seconds: f64,
+    shape: (u64, usize),
+    per_token: (f64, f64),
+}
+
 fn time_generation(
     gm: &GpuModel,
     method: Method,
@@ -239,7 +253,7 @@ fn time_generation(
     fft_min_tile: usize,
 ) -> Result<BenchResult> {
     let prompt = [7u32];
-    let gen = |n: usize| -> Result<(f64, (u64, usize))> {
+    let gen = |n: usize| -> Result<GenRun> {
         let slen = session_len(gm.config(), prompt.len(), n)?;
         let mut opts = SessionOptions::new(method, slen);
         opts.fft_min_tile = fft_min_tile;
@@ -252,14 +266,24 @@ fn time_generation(
         let stats = s.generate(&prompt, &opts, |_| {})?;
         let memory = s.memory();
         let shape = (memory.mixer.total(), memory.groups.len());
-        Ok((stats.prompt_seconds + stats.generate_seconds, shape))
+        Ok(GenRun {
+            seconds: stats.prompt_seconds + stats.generate_seconds,
+            shape,
+            per_token: stats.per_token(),
+        })
     };
     gen(len.min(32))?; // warm-up
-    let (seconds, (bytes, groups)) = gen(len)?;
+    let GenRun {
+        seconds,
+        shape: (bytes, groups),
+        per_token: (dispatches, submits),
+    } = gen(len)?;
     let channels = gm.config().n_layer * gm.config().d_model;
     let mut r = result(method, "end_to_end", len, seconds, channels);
     r.mixer_bytes = bytes;
     r.channel_groups = groups;
+    r.dispatches_per_token = Some(dispatches);
+    r.submits_per_token = Some(submits);
     Ok(r)
 }
 
@@ -279,6 +303,8 @@ fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize)
         copy_gbps_before: 0.0,
         mixer_bytes: 0,
         channel_groups: 1,
+        dispatches_per_token: None,
+        submits_per_token: None,
     }
 }
 

@@ -311,6 +311,8 @@ fn generate(a: GenerateArgs) -> Result<()> {
             gm.config().max_seq_len
         );
     }
+    let (per_d, per_s) = stats.per_token();
+    eprintln!("({per_d:.1} dispatches and {per_s:.3} submits per generated token)");
     println!(
         "{} tokens generated ({:.2} token/s, {} method on {})",
         stats.tokens.len(),
@@ -486,6 +488,9 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             r.channel_groups,
             if r.channel_groups == 1 { "" } else { "s" }
         );
+        if let (Some(d), Some(s)) = (r.dispatches_per_token, r.submits_per_token) {
+            eprintln!("         ({d:.1} dispatches and {s:.3} submits per generated token)");
+        }
     })?;
     println!(
         "adapter: {} ({}, {})",

@@ -306,6 +306,8 @@ pub struct Session {
     drawn: wgpu::Buffer,
     drawn_staging: wgpu::Buffer,
     sample_bind: wgpu::BindGroup,
+    /// Queue submits so far (work and read-backs).
+    submits: std::cell::Cell<u64>,
     /// Test-only extra memory (see [`SessionOptions::test_extra_bytes`]).
     _extra: Vec<wgpu::Buffer>,
     /// Set when a batch ran past a stop token: the state then holds positions the
@@ -441,6 +443,7 @@ impl Session {
             drawn,
             sample_bind,
             overrun: false,
+            submits: std::cell::Cell::new(0),
             _extra: extra,
         };
         // wgpu reports allocation failures (out of memory) through the error handler:
@@ -472,6 +475,15 @@ impl Session {
     /// The session's options.
     pub fn options(&self) -> &SessionOptions {
         &self.opts
+    }
+
+    fn count_submits(&self, n: u64) {
+        self.submits.set(self.submits.get() + n);
+    }
+
+    /// Dispatches and queue submits (work and read-backs) this session has made.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.arena.dispatch_count(), self.submits.get())
     }
 
     /// The GPU memory this session planned and allocated, by part.
@@ -511,6 +523,7 @@ impl Session {
             }
             self.arena.upload(&ctx);
             ctx.queue.submit([enc.finish()]);
+            self.count_submits(1);
         }
         Ok(())
     }
@@ -591,6 +604,7 @@ impl Session {
             .model
             .ctx()
             .read_via(&self.logits, row * vp * 4, vp * 4, &self.staging)?;
+        self.count_submits(1);
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -666,6 +680,7 @@ impl Session {
         self.feed(prompt)?;
         let prompt_time = start.elapsed().as_secs_f64();
         let gen_start = Instant::now();
+        let counts_before = self.counts();
         let mut tokens = Vec::new();
         let stop = if opts.cpu_sampling {
             self.generate_cpu(opts, &mut tokens, &mut on_token)?
@@ -677,6 +692,8 @@ impl Session {
             stop,
             prompt_seconds: prompt_time,
             generate_seconds: gen_start.elapsed().as_secs_f64(),
+            dispatches: self.counts().0 - counts_before.0,
+            submits: self.counts().1 - counts_before.1,
         })
     }
 
@@ -761,6 +778,7 @@ impl Session {
             self.arena.upload(&ctx);
             ctx.queue.submit([enc.finish()]);
             let bytes = ctx.read_via(&self.drawn, 0, drawn as u64 * 4, &self.drawn_staging)?;
+            self.count_submits(2);
             let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
             for (i, &id) in ids.iter().enumerate() {
                 tokens.push(id);
@@ -843,9 +861,19 @@ pub struct GenerationStats {
     pub prompt_seconds: f64,
     /// Seconds spent generating.
     pub generate_seconds: f64,
+    /// GPU dispatches recorded while generating (prompt excluded).
+    pub dispatches: u64,
+    /// Queue submits while generating, read-backs included (prompt excluded).
+    pub submits: u64,
 }
 
 impl GenerationStats {
+    /// Mean dispatches and submits per generated token.
+    pub fn per_token(&self) -> (f64, f64) {
+        let n = self.tokens.len().max(1) as f64;
+        (self.dispatches as f64 / n, self.submits as f64 / n)
+    }
+
     /// Generated tokens per second.
     pub fn tokens_per_second(&self) -> f64 {
         self.tokens.len() as f64 / self.generate_seconds.max(1e-9)
