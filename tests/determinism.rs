@@ -8,7 +8,7 @@
 
 mod common;
 
-use flashconv::sampling::{argmax, top2_margin, SamplingParams};
+use flashconv::sampling::SamplingParams;
 use flashconv::session::{session_len, GenerateOptions};
 use flashconv::{Config, GpuContext, GpuModel, Method, Model, Session, SessionOptions};
 
@@ -116,25 +116,7 @@ fn backends_agree() {
     }
     // Greedy tokens: identical up to the first position where the reference's top-2
     // margin is within the tolerance (past a near-tie drivers may legitimately differ).
-    let mut seq = prompt.to_vec();
-    seq.extend_from_slice(&greedy[0].1);
-    let refr = flashconv::reference::forward(&model, &seq[..seq.len() - 1]).expect("reference");
-    let mut checked = 0;
-    for i in 0..n {
-        let pos = prompt.len() - 1 + i;
-        let row: Vec<f32> = refr.logits[pos * vp..pos * vp + vocab]
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
-        let scale = row.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        if top2_margin(&row) as f64 <= 10.0 * TOL * scale as f64 {
-            break;
-        }
-        for (name, run) in &greedy {
-            assert_eq!(run[i], argmax(&row), "{name}: token {i}");
-        }
-        checked += 1;
-    }
+    let checked = common::check_greedy_against_reference(&model, prompt, &greedy, TOL);
     eprintln!(
         "greedy: {checked} tokens compared across {} runs",
         greedy.len()

@@ -74,29 +74,14 @@ fn greedy_tokens_agree_across_methods() {
         assert_eq!(stats.tokens.len(), max_tokens);
         runs.push(stats.tokens);
     }
-    // Compare against the reference's greedy choices along flash's sequence: where the
-    // reference's top-2 margin exceeds the tolerance, all methods must pick its argmax.
-    let mut seq = prompt.clone();
-    seq.extend_from_slice(&runs[0]);
-    let want = flashconv::reference::forward(&model, &seq[..seq.len() - 1]).expect("reference");
-    let vp = model.config.padded_vocab();
-    let mut checked = 0;
-    for i in 0..max_tokens {
-        let pos = prompt.len() - 1 + i;
-        let row: Vec<f32> = want.logits[pos * vp..pos * vp + vocab]
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
-        let scale = row.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        if flashconv::sampling::top2_margin(&row) as f64 <= 10.0 * TOL * scale as f64 {
-            break; // past a near-tie the sequences may legitimately diverge
-        }
-        let best = flashconv::sampling::argmax(&row);
-        for (m, run) in runs.iter().enumerate() {
-            assert_eq!(run[i], best, "method {m} token {i}");
-        }
-        checked += 1;
-    }
+    // Where the reference's top-2 margin exceeds the tolerance, all methods must pick
+    // its argmax along flash's sequence.
+    let named: Vec<(String, Vec<u32>)> = ["flash", "lazy", "eager"]
+        .iter()
+        .map(|m| m.to_string())
+        .zip(runs)
+        .collect();
+    let checked = common::check_greedy_against_reference(&model, &prompt, &named, TOL);
     eprintln!("greedy: {checked} tokens compared");
     assert!(checked >= 50, "only {checked} tokens had a clear margin");
 }

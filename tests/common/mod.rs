@@ -39,3 +39,39 @@ pub fn max_row_rel_err(got: &[f32], want: &[f64], w: usize) -> (f64, usize) {
     }
     worst
 }
+
+/// Checks greedy runs (`(name, tokens)`, all after `prompt`) against the f64 reference's
+/// argmax along the first run's sequence, up to the first position where the reference's
+/// top-2 margin is within `10 * tol * scale` (past a near-tie, devices and methods may
+/// legitimately diverge). Returns how many tokens were compared.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn check_greedy_against_reference(
+    model: &flashconv::Model,
+    prompt: &[u32],
+    runs: &[(String, Vec<u32>)],
+    tol: f64,
+) -> usize {
+    let vocab = model.config.vocab_size;
+    let vp = model.config.padded_vocab();
+    let mut seq = prompt.to_vec();
+    seq.extend_from_slice(&runs[0].1);
+    let want = flashconv::reference::forward(model, &seq[..seq.len() - 1]).expect("reference");
+    let mut checked = 0;
+    for i in 0..runs[0].1.len() {
+        let pos = prompt.len() - 1 + i;
+        let row: Vec<f32> = want.logits[pos * vp..pos * vp + vocab]
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+        let scale = row.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        if flashconv::sampling::top2_margin(&row) as f64 <= 10.0 * tol * scale as f64 {
+            break;
+        }
+        let best = flashconv::sampling::argmax(&row);
+        for (name, run) in runs {
+            assert_eq!(run[i], best, "{name}: token {i}");
+        }
+        checked += 1;
+    }
+    checked
+}
