@@ -23,6 +23,26 @@ struct Cli {
     /// WebGPU's default limits); mixer buffers above it are split into channel groups.
     #[arg(long, global = true, value_name = "MIB")]
     max_binding_mib: Option<u64>,
+    /// No progress bars (they are drawn on stderr only when it is a terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+/// The `--quiet` flag, set once in main.
+static QUIET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// A progress bar on stderr over `total` steps (hidden with `--quiet`; indicatif draws
+/// nothing when stderr is not a terminal), ticking so elapsed time moves on long steps.
+fn progress_bar(total: u64, template: &str) -> indicatif::ProgressBar {
+    if QUIET.get().copied().unwrap_or(false) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    bar
 }
 
 /// The `--max-binding-mib` value, set once in main.
@@ -200,6 +220,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let _ = MAX_BINDING.set(cli.max_binding_mib);
+    let _ = QUIET.set(cli.quiet);
     let res = match cli.cmd {
         Cmd::Info => info(),
         Cmd::Generate(a) => generate(a),
@@ -300,10 +321,23 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", tok.decode(&prompt));
     let _ = out.flush();
+    // When the text streams to a terminal it is its own progress; a bar only when
+    // stdout goes elsewhere (a file, a pipe).
+    use std::io::IsTerminal;
+    let bar = if std::io::stdout().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        progress_bar(
+            a.max_tokens as u64,
+            "{elapsed_precise} [{bar:40}] {pos}/{len} tokens ({per_sec})",
+        )
+    };
     let stats = session.generate(&prompt, &opts, |id| {
         let _ = write!(out, "{}", tok.token_str(id));
         let _ = out.flush();
+        bar.inc(1);
     })?;
+    bar.finish_and_clear();
     let _ = writeln!(out);
     if stats.stop == StopReason::SequenceFull {
         eprintln!(
@@ -469,7 +503,22 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             "end to end"
         }
     );
+    let runs = (spec.lens.len() * spec.methods.len()) as u64;
+    let bar = progress_bar(
+        runs,
+        "{elapsed_precise} [{bar:30}] {pos}/{len} measurements (current one running)",
+    );
     let report = bench::run(&ctx, &spec, |r| {
+        bar.inc(1);
+        bar.suspend(|| print_result(r));
+    })?;
+    bar.finish_and_clear();
+    print_report(&spec, &report, a.json.as_deref())
+}
+
+/// One finished measurement, on stderr.
+fn print_result(r: &bench::BenchResult) {
+    {
         eprintln!(
             "  {:<6} {:<10} L={:<7} {:>9.3} s {:>10.1} tok/s{}",
             r.method,
@@ -491,7 +540,15 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         if let (Some(d), Some(s)) = (r.dispatches_per_token, r.submits_per_token) {
             eprintln!("         ({d:.1} dispatches and {s:.3} submits per generated token)");
         }
-    })?;
+    }
+}
+
+/// The whole report: summary lines and the table on stdout, JSON to `json` if given.
+fn print_report(
+    spec: &BenchSpec,
+    report: &bench::BenchReport,
+    json: Option<&std::path::Path>,
+) -> Result<()> {
     println!(
         "adapter: {} ({}, {})",
         report.adapter, report.backend, report.device_type
@@ -538,10 +595,10 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             );
         }
     }
-    if let Some(path) = &a.json {
-        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(report).unwrap_or_default();
         std::fs::write(path, text).map_err(|source| Error::Io {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         })?;
     }
