@@ -5,7 +5,7 @@ mod common;
 use flashconv::model::read_all_f32;
 use flashconv::session::session_len;
 use flashconv::{Config, GpuModel, Method, Model, Session, SessionOptions};
-use safetensors::{tensor::TensorView, Dtype};
+use safetensors::Dtype;
 use std::path::{Path, PathBuf};
 
 /// A fresh directory holding a small random model.
@@ -17,23 +17,15 @@ fn model_dir(tag: &str) -> (PathBuf, Model) {
 }
 
 /// Rewrites `dir/model.safetensors` after `edit` changes the (name, dtype, shape, bytes) list.
-fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) {
+fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<common::RawTensor>)) {
     let path = dir.join("model.safetensors");
-    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = read_all_f32(&path)
+    let mut tensors: Vec<common::RawTensor> = read_all_f32(&path)
         .expect("read")
         .into_iter()
         .map(|(n, (s, v))| (n, Dtype::F32, s, bytemuck::cast_slice(&v).to_vec()))
         .collect();
     edit(&mut tensors);
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, dt, s, b)| (n.clone(), TensorView::new(*dt, s.clone(), b).expect("view")))
-        .collect();
-    std::fs::write(
-        &path,
-        safetensors::serialize(views, None).expect("serialize"),
-    )
-    .expect("write");
+    std::fs::write(&path, common::serialize_raw(&tensors)).expect("write");
 }
 
 fn load_err(dir: &Path) -> String {

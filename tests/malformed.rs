@@ -5,9 +5,11 @@
 //! problem. Loading is CPU only: nothing here creates a GPU context, so these tests need
 //! no adapter.
 
+mod common;
+
 use flashconv::tokenizer::{parse_ids, Tokenizer};
 use flashconv::{Config, Model};
-use safetensors::{tensor::TensorView, Dtype};
+use safetensors::Dtype;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -91,19 +93,15 @@ impl Fx {
 
     /// Rewrites the file as a valid safetensors file after `edit` changes the
     /// (name, dtype, shape, bytes) list.
-    fn rewrite(&self, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) {
-        let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = self
+    fn rewrite(&self, edit: impl FnOnce(&mut Vec<common::RawTensor>)) {
+        let mut tensors: Vec<common::RawTensor> = self
             .model
             .tensors()
             .into_iter()
             .map(|(n, s, v)| (n, Dtype::F32, s, bytemuck::cast_slice(v).to_vec()))
             .collect();
         edit(&mut tensors);
-        let views: Vec<(String, TensorView<'_>)> = tensors
-            .iter()
-            .map(|(n, dt, s, b)| (n.clone(), TensorView::new(*dt, s.clone(), b).expect("view")))
-            .collect();
-        self.set_bytes(&safetensors::serialize(views, None).expect("serialize"));
+        self.set_bytes(&common::serialize_raw(&tensors));
     }
 
     fn config(&self) -> Map<String, Value> {

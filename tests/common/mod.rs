@@ -75,3 +75,20 @@ pub fn check_greedy_against_reference(
     }
     checked
 }
+
+/// A (name, dtype, shape, raw bytes) tensor, as the malformed-file tests edit them.
+#[allow(dead_code)]
+pub type RawTensor = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
+
+/// Serializes `tensors` as a valid safetensors file (whatever their contents mean).
+#[allow(dead_code)]
+pub fn serialize_raw(tensors: &[RawTensor]) -> Vec<u8> {
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, dt, s, b)| {
+            let view = safetensors::tensor::TensorView::new(*dt, s.clone(), b).expect("view");
+            (n.clone(), view)
+        })
+        .collect();
+    safetensors::serialize(views, None).expect("serialize")
+}
