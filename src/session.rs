@@ -711,10 +711,8 @@ impl Session {
             }
             let logits = self.logits(self.pos - 1)?;
             let next = sampling::sample(&logits, vocab, &opts.sampling, 0, self.pos as u32);
-            tokens.push(next);
-            on_token(next);
-            if opts.stop_ids.contains(&next) {
-                return Ok(StopReason::StopToken(next));
+            if let Some(stop) = deliver(next, opts, tokens, on_token) {
+                return Ok(stop);
             }
             if tokens.len() == opts.max_tokens {
                 break;
@@ -781,16 +779,10 @@ impl Session {
             self.count_submits(2);
             let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
             for (i, &id) in ids.iter().enumerate() {
-                tokens.push(id);
-                on_token(id);
-                if opts.stop_ids.contains(&id) {
-                    // Positions after the stop token were already run.
+                if let Some(stop) = deliver(id, opts, tokens, on_token) {
+                    // Positions after this token were already run.
                     self.overrun = i + 1 < drawn;
-                    return Ok(StopReason::StopToken(id));
-                }
-                if opts.cancel.is_cancelled() {
-                    self.overrun = i + 1 < drawn;
-                    return Ok(StopReason::Cancelled);
+                    return Ok(stop);
                 }
             }
             if full {
@@ -798,6 +790,25 @@ impl Session {
             }
         }
         Ok(StopReason::MaxTokens)
+    }
+}
+
+/// Hands one generated token to the caller; says why generation must stop after it (a
+/// stop id, or cancellation), if it must.
+fn deliver(
+    id: u32,
+    opts: &GenerateOptions,
+    tokens: &mut Vec<u32>,
+    on_token: &mut impl FnMut(u32),
+) -> Option<StopReason> {
+    tokens.push(id);
+    on_token(id);
+    if opts.stop_ids.contains(&id) {
+        Some(StopReason::StopToken(id))
+    } else if opts.cancel.is_cancelled() {
+        Some(StopReason::Cancelled)
+    } else {
+        None
     }
 }
 
