@@ -18,20 +18,10 @@
 const WG: u32 = 256u;
 var<workgroup> red: array<f32, 256>;
 
-// Per-layer mixer parameters (r1 in gate, r2 in lazy): [short_w 9D | short_b 3D | diag D],
-// diag = k[0] + filter bias.
-fn short_w(ch: u32, tap: u32) -> f32 { return r1[ch * 3u + tap]; }
-
-// Short causal conv (kernel 3) of in_proj's output channel ch, from the ring
-// r0 = u ring [3][3D] of this layer: w0 u[t-2] + w1 u[t-1] + w2 u[t] + b.
-fn short_conv(ch: u32) -> f32 {
-    let d3 = 3u * p.d;
-    let s0 = p.slot;
-    var acc = r1[9u * p.d + ch] + short_w(ch, 2u) * r0[s0 * d3 + ch];
-    if p.t >= 1u { acc += short_w(ch, 1u) * r0[((s0 + 2u) % 3u) * d3 + ch]; }
-    if p.t >= 2u { acc += short_w(ch, 0u) * r0[((s0 + 1u) % 3u) * d3 + ch]; }
-    return acc;
-}
+// gate_lib.wgsl's accessors (used by the gate): r0 = this layer's u ring, r1 = its
+// mixer parameters.
+fn ring(i: u32) -> f32 { return r0[i]; }
+fn mparam(i: u32) -> f32 { return r1[i]; }
 
 // gate: r0 = u ring of this layer, r1 = mixer params of this layer, r2 = z_acc arena,
 // w0 = v_hist arena, w1 = x0 [D], w2 = y [D]. Computes x0, x1, v; v *= x1; stores v_t;
@@ -40,16 +30,14 @@ fn short_conv(ch: u32) -> f32 {
 fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x >= p.count { return; }
     let c = p.c0 + gid.x;
-    let x0 = short_conv(c);
-    let x1 = short_conv(p.d + c);
-    let v = short_conv(2u * p.d + c) * x1;
+    let xv = gate_x0_v(c);
     let g = p.col0 + gid.x;
-    w0[p.t * p.chans + g] = v;
-    w1[c] = x0;
+    w0[p.t * p.chans + g] = xv.y;
+    w1[c] = xv.x;
     if p.mode == 2u { return; }
-    var z = r1[12u * p.d + c] * v;
-    if p.mode == 0u { z += r2[p.t * p.chans + g]; }
-    w2[c] = z * x0;
+    var z = 0.0;
+    if p.mode == 0u { z = r2[p.t * p.chans + g]; }
+    w2[c] = gate_y(c, xv.x, xv.y, z);
 }
 
 // lazy: the direct causal sum at step t, one thread per channel (no barriers; threads
@@ -131,7 +119,7 @@ fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
     let v = tanh(prev) + 0.1 * noise;
     w0[p.t * p.chans + g] = v;
     if p.mode == 2u { return; }
-    var z = r1[12u * p.d + c] * v;
-    if p.mode == 0u { z += r2[p.t * p.chans + g]; }
-    w1[c] = z;
+    var z = 0.0;
+    if p.mode == 0u { z = r2[p.t * p.chans + g]; }
+    w1[c] = gate_y(c, 1.0, v, z);
 }

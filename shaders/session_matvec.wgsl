@@ -1,27 +1,60 @@
 // Matrix-vector products of the per-token forward pass, dispatched by src/session.rs,
-// with fused bias, GELU and residual add. The weight is stored transposed and packed by
-// four output rows: w4[i * ceil(n / 4) + q] = (W[4q][i], W[4q+1][i], W[4q+2][i],
-// W[4q+3][i]) (zero past row n), so one thread computes four outputs with 16-byte
-// loads, neighbouring threads read neighbouring addresses, and no barrier is needed.
+// with what comes before and after them fused in, so a layer is four dispatches:
+//   matvec       y = W x (+ bias, GELU, residual add)
+//   matvec_norm  y = W LayerNorm(x) (+ ...); can also write LayerNorm(x) to `side`
+//   matvec_gate  y = W gate(u ring, z_acc) (+ ...), the Hyena gate of every channel
+//                computed in front (gate_lib.wgsl); writes v_t to the history `side`
+// The weight is stored transposed and packed by four output rows:
+// w4[i * ceil(n / 4) + q] = (W[4q][i], W[4q+1][i], W[4q+2][i], W[4q+3][i]) (zero past
+// row n), so one thread computes four outputs with 16-byte loads and neighbouring
+// threads read neighbouring addresses. The input vector is staged in workgroup memory
+// chunk by chunk; every workgroup computes it (the norm or the gate) for itself, which
+// costs O(cols) per workgroup and saves a dispatch.
 
 struct Params {
     n: u32,        // output rows
     cols: u32,     // input width
-    in_off: u32,   // element offset of the input vector in its buffer
-    out_off: u32,  // element offset of the output vector in its buffer
-    flags: u32,    // 1 = add bias, 2 = GELU, 4 = accumulate into dst
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-    pad3: vec4<u32>,
-    pad4: vec4<u32>,
+    in_off: u32,   // element offset of the input vector in x
+    out_off: u32,  // element offset of the output vector in dst
+    flags: u32,    // 1 = add bias, 2 = GELU, 4 = accumulate into dst, 8 = write the
+                   // normalized input to side[side_off..] (matvec_norm)
+    bias_off: u32, // element offset of the bias in vecs
+    eps: f32,      // matvec_norm: layer norm epsilon
+    ln_off: u32,   // matvec_norm: offset of [weight cols | bias cols] in vecs
+    side_off: u32, // matvec_norm: offset of the normalized copy in side
+    d: u32,        // matvec_gate: channels per layer (D = cols)
+    t: u32,        // matvec_gate: position
+    slot: u32,     // matvec_gate: ring slot of u_t (t % 3)
+    mode: u32,     // matvec_gate: 0 = z from z_acc, 1 = diagonal only
+    chans: u32,    // matvec_gate: row stride of the v_hist / z_acc arenas
+    col0: u32,     // matvec_gate: arena column of the layer's first channel
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(0) var<storage, read> w4: array<vec4<f32>>;
-@group(1) @binding(1) var<storage, read> bias: array<f32>;
+// Small per-layer vectors: biases, norm weights (matvec, matvec_norm), or the mixer
+// parameters followed by out_proj's bias (matvec_gate).
+@group(1) @binding(1) var<storage, read> vecs: array<f32>;
+// The input vector (matvec, matvec_norm) or this layer's u ring (matvec_gate).
 @group(1) @binding(2) var<storage, read> x: array<f32>;
 @group(1) @binding(3) var<storage, read_write> dst: array<f32>;
+// Second output: the normalized input (matvec_norm) or the v_hist arena (matvec_gate).
+@group(1) @binding(4) var<storage, read_write> side: array<f32>;
+// matvec_gate: the z_acc arena.
+@group(1) @binding(5) var<storage, read> zacc: array<f32>;
+
+const WG: u32 = 64u;
+const CHUNK: u32 = 1024u;
+const PLAIN: u32 = 0u;
+const NORM: u32 = 1u;
+const GATE: u32 = 2u;
+var<workgroup> xs: array<f32, CHUNK>;
+var<workgroup> red: array<f32, WG>;
+
+// gate_lib.wgsl's accessors.
+fn ring(i: u32) -> f32 { return x[i]; }
+fn mparam(i: u32) -> f32 { return vecs[i]; }
 
 fn gelu_tanh(v: f32) -> f32 {
     let c = 0.7978845608028654;
@@ -32,29 +65,112 @@ fn gelu_tanh(v: f32) -> f32 {
     return 0.5 * v * (1.0 + th);
 }
 
-@compute @workgroup_size(64)
-fn matvec(@builtin(global_invocation_id) gid: vec3<u32>,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
-    let q = gid.x + gid.y * nwg.x * 64u;
-    let n4 = (p.n + 3u) / 4u;
-    if q >= n4 { return; }
-    var s0 = vec4<f32>(0.0);
+// Sum of v over the workgroup; all threads must call it.
+fn reduce_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    var s = WG / 2u;
+    loop {
+        if s == 0u { break; }
+        workgroupBarrier();
+        if lid < s { red[lid] = red[lid] + red[lid + s]; }
+        s = s / 2u;
+    }
+    workgroupBarrier();
+    let total = red[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Input element i as the kernel `kind` defines it. `first`: this is workgroup 0, which
+// alone writes the second output.
+fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>) -> f32 {
+    switch kind {
+        case NORM: {
+            let w = vecs[p.ln_off + i];
+            let b = vecs[p.ln_off + p.cols + i];
+            let v = (x[p.in_off + i] - stats.x) * stats.y * w + b;
+            if first && (p.flags & 8u) != 0u { side[p.side_off + i] = v; }
+            return v;
+        }
+        case GATE: {
+            let xv = gate_x0_v(i);
+            let g = p.t * p.chans + p.col0 + i;
+            if first { side[g] = xv.y; }
+            var z = 0.0;
+            if p.mode == 0u { z = zacc[g]; }
+            return gate_y(i, xv.x, xv.y, z);
+        }
+        default: { return x[p.in_off + i]; }
+    }
+}
+
+// Rows 4q..4q+3 of W times xs[0..count), which holds input columns base..base+count.
+fn accumulate(q: u32, n4: u32, base: u32, count: u32, s: vec4<f32>) -> vec4<f32> {
+    var s0 = s;
     var s1 = vec4<f32>(0.0);
     var i = 0u;
-    for (; i + 1u < p.cols; i += 2u) {
-        s0 += w4[i * n4 + q] * x[p.in_off + i];
-        s1 += w4[(i + 1u) * n4 + q] * x[p.in_off + i + 1u];
+    for (; i + 1u < count; i += 2u) {
+        s0 += w4[(base + i) * n4 + q] * xs[i];
+        s1 += w4[(base + i + 1u) * n4 + q] * xs[i + 1u];
     }
-    if i < p.cols { s0 += w4[i * n4 + q] * x[p.in_off + i]; }
-    let s = s0 + s1;
+    if i < count { s0 += w4[(base + i) * n4 + q] * xs[i]; }
+    return s0 + s1;
+}
+
+// The whole product for thread lid of workgroup wid: stage the input chunk by chunk,
+// accumulate four rows, then bias, GELU, residual.
+fn run(kind: u32, lid: u32, wid: u32, stats: vec2<f32>) {
+    let q = wid * WG + lid;
+    let n4 = (p.n + 3u) / 4u;
+    var s = vec4<f32>(0.0);
+    for (var base = 0u; base < p.cols; base += CHUNK) {
+        let count = min(CHUNK, p.cols - base);
+        for (var i = lid; i < count; i += WG) { xs[i] = input(kind, base + i, wid == 0u, stats); }
+        workgroupBarrier();
+        if q < n4 { s = accumulate(q, n4, base, count, s); }
+        workgroupBarrier();
+    }
+    if q >= n4 { return; }
     for (var j = 0u; j < 4u; j++) {
         let row = 4u * q + j;
         if row >= p.n { break; }
         var v = s[j];
-        if (p.flags & 1u) != 0u { v += bias[row]; }
+        if (p.flags & 1u) != 0u { v += vecs[p.bias_off + row]; }
         if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
         let o = p.out_off + row;
         if (p.flags & 4u) != 0u { v += dst[o]; }
         dst[o] = v;
     }
+}
+
+@compute @workgroup_size(64)
+fn matvec(@builtin(local_invocation_id) lid: vec3<u32>,
+          @builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+    run(PLAIN, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0));
+}
+
+// LayerNorm statistics (mean, 1/sqrt(var + eps), biased variance, two passes for
+// accuracy) of x[in_off..in_off + cols], computed by every workgroup.
+@compute @workgroup_size(64)
+fn matvec_norm(@builtin(local_invocation_id) lid: vec3<u32>,
+               @builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    var s = 0.0;
+    for (var i = lid.x; i < p.cols; i += WG) { s += x[p.in_off + i]; }
+    let mean = reduce_sum(lid.x, s) / f32(p.cols);
+    var q = 0.0;
+    for (var i = lid.x; i < p.cols; i += WG) {
+        let d = x[p.in_off + i] - mean;
+        q += d * d;
+    }
+    let inv = inverseSqrt(reduce_sum(lid.x, q) / f32(p.cols) + p.eps);
+    run(NORM, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(mean, inv));
+}
+
+@compute @workgroup_size(64)
+fn matvec_gate(@builtin(local_invocation_id) lid: vec3<u32>,
+               @builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    run(GATE, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0));
 }

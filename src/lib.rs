@@ -32,10 +32,16 @@ pub use session::{GpuModel, Session, SessionMemory, SessionOptions};
 pub fn wgsl_modules() -> Vec<(&'static str, String)> {
     vec![
         ("session.wgsl", session::SESSION_WGSL.to_string()),
-        ("session_matvec.wgsl", session::MATVEC_WGSL.to_string()),
+        (
+            "gate_lib.wgsl + session_matvec.wgsl",
+            session::matvec_source(),
+        ),
         ("bench.wgsl", bench::BENCH_WGSL.to_string()),
         ("sampling.wgsl", sampling::SAMPLING_WGSL.to_string()),
-        ("mixer_params.wgsl + mixer.wgsl", mixer::mixer_source()),
+        (
+            "mixer_params.wgsl + gate_lib.wgsl + mixer.wgsl",
+            mixer::mixer_source(),
+        ),
         (
             "mixer_params.wgsl + mixer_vec4.wgsl",
             mixer::mixer_vec4_source(),

@@ -28,9 +28,13 @@ pub const MIXER_VEC4_WGSL: &str = include_str!("../shaders/mixer_vec4.wgsl");
 /// WGSL source of the FFT tile kernels (compiled after [`FFT_LIB_WGSL`]).
 pub const TILE_WGSL: &str = include_str!("../shaders/tile.wgsl");
 
-/// The full source of the mixer kernels: parameter block, then kernels.
+/// WGSL functions of the gate (short conv, gating), shared by the mixer's gate kernel
+/// and the session's fused out_proj kernel.
+pub const GATE_LIB_WGSL: &str = include_str!("../shaders/gate_lib.wgsl");
+
+/// The full source of the mixer kernels: parameter block, gate functions, then kernels.
 pub fn mixer_source() -> String {
-    format!("{MIXER_PARAMS_WGSL}\n{MIXER_WGSL}")
+    format!("{MIXER_PARAMS_WGSL}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}")
 }
 
 /// The full source of the four-channel lazy kernel: parameter block, then kernel.
@@ -311,6 +315,7 @@ struct Group {
     tile_direct: wgpu::BindGroup,
     fft_levels: BTreeMap<usize, FftLevel>,
     v_hist: wgpu::Buffer,
+    z_acc: wgpu::Buffer,
 }
 
 /// The channels of one layer that lie in one group, with the per-layer bind groups.
@@ -349,7 +354,8 @@ pub struct Mixer {
 pub struct MixerIo<'a> {
     /// Each layer's filter `[D][len]` (f32).
     pub filters: &'a [Vec<f32>],
-    /// Each layer's `[short_w 9D | short_b 3D | diag D]`, diag = k[0] + filter bias.
+    /// Each layer's `[short_w 9D | short_b 3D | diag D | ...]`, diag = k[0] + filter
+    /// bias (the session appends out_proj's bias for its fused kernel).
     pub params: &'a [wgpu::Buffer],
     /// Ring of the last three in_proj outputs of each layer, [M][3][3D].
     pub u_ring: &'a [wgpu::Buffer],
@@ -359,6 +365,20 @@ pub struct MixerIo<'a> {
     pub y: &'a wgpu::Buffer,
     /// Flash tiles of this side and larger use FFTs; smaller ones the direct product.
     pub fft_min_tile: usize,
+}
+
+/// The arenas and gate mode a fused gate kernel binds ([`Mixer::fusable_gate`]). The
+/// channels of layer l start at column l * D.
+#[derive(Debug)]
+pub struct FusableGate<'a> {
+    /// The v history arena (the kernel writes v_t).
+    pub v_hist: &'a wgpu::Buffer,
+    /// The z accumulators (read at t; a placeholder for the diagonal-only method).
+    pub z_acc: &'a wgpu::Buffer,
+    /// The gate's mode word: 0 = z from z_acc, 1 = diagonal only.
+    pub mode: u32,
+    /// Columns of the arenas (row stride): M * D.
+    pub chans: u32,
 }
 
 /// One FFT tile level (side U) of one group: bind group over its spectra and, above the
@@ -516,6 +536,7 @@ impl Mixer {
                 tile_direct: bind6(&kernels.tile_direct, [&v_hist, &k, d0, &z_acc, d1, d2]),
                 fft_levels,
                 v_hist: v_hist.clone(),
+                z_acc: z_acc.clone(),
             });
             arenas.push((v_hist, z_acc, k));
             start += width;
@@ -601,7 +622,9 @@ impl Mixer {
         ]
     }
 
-    /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t).
+    /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t): per
+    /// slice the gate (unless `gate_done`: a fused kernel computed it) and the lazy sum
+    /// or eager push.
     pub fn record_layer(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -609,20 +632,33 @@ impl Mixer {
         k: &MixerKernels,
         layer: usize,
         t: usize,
+        gate_done: bool,
     ) -> Result<()> {
         for s in &self.slices[layer] {
             let w = self.words(layer, t, s.group, Some(s));
-            dispatch(
-                pass,
-                arena,
-                &k.gate,
-                &s.gate,
-                &w,
-                (s.count as u32).div_ceil(256),
-            )?;
+            if !gate_done {
+                let groups = (s.count as u32).div_ceil(256);
+                dispatch(pass, arena, &k.gate, &s.gate, &w, groups)?;
+            }
             self.record_history_term(pass, arena, k, s, &w)?;
         }
         Ok(())
+    }
+
+    /// What a kernel outside the mixer needs to compute the gate itself (gate_lib.wgsl),
+    /// when it can: all channels in one group, and a method whose y follows from z_acc
+    /// (flash, eager) or the diagonal alone (none). Lazy needs its own kernel for y.
+    pub fn fusable_gate(&self) -> Option<FusableGate<'_>> {
+        let [group] = &self.groups[..] else {
+            return None;
+        };
+        let mode = self.words(0, 0, 0, None)[4];
+        (self.method != Method::Lazy).then_some(FusableGate {
+            v_hist: &group.v_hist,
+            z_acc: &group.z_acc,
+            mode,
+            chans: group.width as u32,
+        })
     }
 
     /// The lazy sum or the eager push of one slice (nothing for flash and none).

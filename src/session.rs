@@ -6,58 +6,165 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
-use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, MixerMemory};
-use crate::model::Model;
+use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, MixerMemory, GATE_LIB_WGSL};
+use crate::model::{Layer, Model};
 use crate::sampling::{self, SamplingParams};
 use crate::sampling::{Draw, GpuSampler};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// WGSL source of the dense per-token kernels (embedding, layer norm).
+/// WGSL source of the embedding kernel.
 pub const SESSION_WGSL: &str = include_str!("../shaders/session.wgsl");
-/// WGSL source of the matrix-vector kernel.
+/// WGSL source of the matrix-vector kernels (compiled after [`GATE_LIB_WGSL`]).
 pub const MATVEC_WGSL: &str = include_str!("../shaders/session_matvec.wgsl");
+
+/// The full source of the matrix-vector kernels: gate functions, then kernels.
+pub fn matvec_source() -> String {
+    format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}")
+}
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_GELU: u32 = 2;
 const FLAG_ACC: u32 = 4;
+const FLAG_SIDE: u32 = 8;
+/// LayerNorm epsilon of the blocks' norm1 and norm2 (HyenaDNA's default; ln_f's comes
+/// from the config).
+const BLOCK_NORM_EPS: f32 = 1e-5;
 
-/// Kernels of `shaders/session.wgsl`.
+/// Kernels of `shaders/session.wgsl` and `shaders/session_matvec.wgsl`.
 #[derive(Debug)]
 struct DenseKernels {
     embed: Kernel,
-    layer_norm: Kernel,
     matvec: Kernel,
+    matvec_norm: Kernel,
+    matvec_gate: Kernel,
 }
 
 impl DenseKernels {
     fn new(ctx: &GpuContext) -> Result<Self> {
-        let access = [Access::Read, Access::Read, Access::Read, Access::ReadWrite];
-        let k = |entry| Kernel::new(ctx, SESSION_WGSL, entry, &access);
+        use Access::{Read as R, ReadWrite as W};
+        let source = matvec_source();
+        // One layout for the three: w4, vecs, x, dst, side, zacc (session_matvec.wgsl).
+        let k = |entry| Kernel::new(ctx, &source, entry, &[R, R, R, W, W, R]);
         Ok(DenseKernels {
-            embed: k("embed")?,
-            layer_norm: k("layer_norm")?,
-            matvec: Kernel::new(ctx, MATVEC_WGSL, "matvec", &access)?,
+            embed: Kernel::new(ctx, SESSION_WGSL, "embed", &[R, R, W])?,
+            matvec: k("matvec")?,
+            matvec_norm: k("matvec_norm")?,
+            matvec_gate: k("matvec_gate")?,
         })
+    }
+}
+
+/// Where each of a layer's small vectors sits in its packed buffer
+/// ([`LayerBuffers::vecs`]): `[norm1 w | norm1 b | in_proj b | norm2 w | norm2 b |
+/// fc1 b | fc2 b | out_proj b]`. A norm's weight and bias are adjacent, as the kernels
+/// read them.
+#[derive(Clone, Copy, Debug)]
+struct VecOffsets {
+    norm1: u32,
+    in_b: u32,
+    norm2: u32,
+    fc1_b: u32,
+    fc2_b: u32,
+    out_b: u32,
+}
+
+impl VecOffsets {
+    fn new(d: usize, di: usize) -> Self {
+        let (d, di) = (d as u32, di as u32);
+        VecOffsets {
+            norm1: 0,
+            in_b: 2 * d,
+            norm2: 5 * d,
+            fc1_b: 7 * d,
+            fc2_b: 7 * d + di,
+            out_b: 8 * d + di,
+        }
+    }
+
+    /// A layer's vectors in this order.
+    fn pack(l: &Layer) -> Vec<f32> {
+        [
+            &l.norm1_w[..],
+            &l.norm1_b,
+            &l.in_proj_b,
+            &l.norm2_w,
+            &l.norm2_b,
+            &l.fc1_b,
+            &l.fc2_b,
+            &l.out_proj_b,
+        ]
+        .concat()
     }
 }
 
 /// One layer's weights on the GPU.
 #[derive(Debug)]
 struct LayerBuffers {
-    norm1_w: wgpu::Buffer,
-    norm1_b: wgpu::Buffer,
     in_proj_w: wgpu::Buffer,
-    in_proj_b: wgpu::Buffer,
     out_proj_w: wgpu::Buffer,
-    out_proj_b: wgpu::Buffer,
-    norm2_w: wgpu::Buffer,
-    norm2_b: wgpu::Buffer,
     fc1_w: wgpu::Buffer,
-    fc1_b: wgpu::Buffer,
     fc2_w: wgpu::Buffer,
-    fc2_b: wgpu::Buffer,
+    /// Norm weights and biases ([`VecOffsets`]).
+    vecs: wgpu::Buffer,
+}
+
+/// Parameters of one `session_matvec.wgsl` dispatch (its `Params` block).
+#[derive(Clone, Copy, Debug, Default)]
+struct Matvec {
+    n: u32,
+    cols: u32,
+    in_off: u32,
+    out_off: u32,
+    flags: u32,
+    bias_off: u32,
+    eps: f32,
+    ln_off: u32,
+    side_off: u32,
+    /// matvec_gate: d, t, slot, mode, chans, col0.
+    gate: [u32; 6],
+}
+
+impl Matvec {
+    fn words(&self) -> [u32; 15] {
+        let [d, t, slot, mode, chans, col0] = self.gate;
+        [
+            self.n,
+            self.cols,
+            self.in_off,
+            self.out_off,
+            self.flags,
+            self.bias_off,
+            self.eps.to_bits(),
+            self.ln_off,
+            self.side_off,
+            d,
+            t,
+            slot,
+            mode,
+            chans,
+            col0,
+        ]
+    }
+
+    /// Records the dispatch: 64 threads of four output rows per workgroup.
+    fn record(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        kernel: &Kernel,
+        bind: &wgpu::BindGroup,
+    ) -> Result<()> {
+        dispatch(
+            pass,
+            arena,
+            kernel,
+            bind,
+            &self.words(),
+            self.n.div_ceil(256),
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -66,8 +173,8 @@ struct ModelInner {
     model: Model,
     layers: Vec<LayerBuffers>,
     embed: wgpu::Buffer,
-    ln_f_w: wgpu::Buffer,
-    ln_f_b: wgpu::Buffer,
+    /// `[ln_f w | ln_f b]`.
+    ln_f: wgpu::Buffer,
     lm_head: wgpu::Buffer,
     zero: wgpu::Buffer,
     dense: DenseKernels,
@@ -96,25 +203,17 @@ impl GpuModel {
             .iter()
             .map(|l| {
                 Ok(LayerBuffers {
-                    norm1_w: up("norm1.w", &l.norm1_w)?,
-                    norm1_b: up("norm1.b", &l.norm1_b)?,
                     in_proj_w: up_t("in_proj.w", &l.in_proj_w, 3 * d)?,
-                    in_proj_b: up("in_proj.b", &l.in_proj_b)?,
                     out_proj_w: up_t("out_proj.w", &l.out_proj_w, d)?,
-                    out_proj_b: up("out_proj.b", &l.out_proj_b)?,
-                    norm2_w: up("norm2.w", &l.norm2_w)?,
-                    norm2_b: up("norm2.b", &l.norm2_b)?,
                     fc1_w: up_t("fc1.w", &l.fc1_w, di)?,
-                    fc1_b: up("fc1.b", &l.fc1_b)?,
                     fc2_w: up_t("fc2.w", &l.fc2_w, d)?,
-                    fc2_b: up("fc2.b", &l.fc2_b)?,
+                    vecs: up("layer vectors", &VecOffsets::pack(l))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let inner = ModelInner {
             embed: up("embed", &model.embed)?,
-            ln_f_w: up("ln_f.w", &model.ln_f_w)?,
-            ln_f_b: up("ln_f.b", &model.ln_f_b)?,
+            ln_f: up("ln_f", &[&model.ln_f_w[..], &model.ln_f_b[..]].concat())?,
             lm_head: up_t("lm_head", &model.lm_head, vp)?,
             zero: ctx.buffer_zeroed("zero", 16)?,
             dense: DenseKernels::new(ctx)?,
@@ -150,26 +249,11 @@ impl GpuModel {
         let layers: u64 = m
             .layers
             .iter()
-            .flat_map(|l| {
-                [
-                    &l.norm1_w,
-                    &l.norm1_b,
-                    &l.in_proj_w,
-                    &l.in_proj_b,
-                    &l.out_proj_w,
-                    &l.out_proj_b,
-                    &l.norm2_w,
-                    &l.norm2_b,
-                    &l.fc1_w,
-                    &l.fc1_b,
-                    &l.fc2_w,
-                    &l.fc2_b,
-                ]
-            })
+            .flat_map(|l| [&l.in_proj_w, &l.out_proj_w, &l.fc1_w, &l.fc2_w, &l.vecs])
             .map(wgpu::Buffer::size)
             .sum();
         layers
-            + [&m.embed, &m.ln_f_w, &m.ln_f_b, &m.lm_head]
+            + [&m.embed, &m.ln_f, &m.lm_head]
                 .iter()
                 .map(|b| b.size())
                 .sum::<u64>()
@@ -317,10 +401,10 @@ pub struct Session {
 
 #[derive(Debug)]
 struct LayerBindGroups {
-    norm1: wgpu::BindGroup,
     in_proj: wgpu::BindGroup,
+    /// `matvec_gate`'s when the gate is fused ([`SessionBindGroups::gate`]), else
+    /// `matvec`'s over the mixer's output y.
     out_proj: wgpu::BindGroup,
-    norm2: wgpu::BindGroup,
     fc1: wgpu::BindGroup,
     fc2: wgpu::BindGroup,
 }
@@ -329,8 +413,11 @@ struct LayerBindGroups {
 struct SessionBindGroups {
     embed: wgpu::BindGroup,
     layers: Vec<LayerBindGroups>,
-    ln_f: wgpu::BindGroup,
     lm_head: wgpu::BindGroup,
+    /// `[mode, arena row stride]` when out_proj computes the gate itself (one channel
+    /// group, and a method whose y needs no kernel of its own); None: the mixer's gate
+    /// kernel runs per slice and out_proj reads y.
+    gate: Option<[u32; 2]>,
 }
 
 impl Session {
@@ -379,10 +466,12 @@ impl Session {
         let mut params = Vec::with_capacity(c.n_layer);
         for (l, lw) in m.model.layers.iter().enumerate() {
             let k = m.model.filter(l, opts.len)?;
-            let mut p: Vec<f32> = Vec::with_capacity(13 * d);
+            let mut p: Vec<f32> = Vec::with_capacity(14 * d);
             p.extend_from_slice(&lw.short_w);
             p.extend_from_slice(&lw.short_b);
             p.extend((0..d).map(|ch| (k[ch * opts.len] + lw.filter_bias[ch] as f64) as f32));
+            // For the fused gate + out_proj kernel, whose vecs binding this is.
+            p.extend_from_slice(&lw.out_proj_b);
             params.push(ctx.buffer_init("mixer_params", &p)?);
             filters.push(k.into_iter().map(|v| v as f32).collect::<Vec<f32>>());
         }
@@ -396,25 +485,35 @@ impl Session {
         };
         let mixer = Mixer::new(ctx, &m.mixer, opts.method, (d, opts.len), io)?;
         let dk = &m.dense;
-        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| k.bind(ctx, &b);
+        // Matvec bindings: w4, vecs, input, dst, side, zacc; `xn` and `zero` fill the
+        // second outputs and z_acc where a kernel does not use them.
+        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| {
+            k.bind(ctx, &[b[0], b[1], b[2], b[3], &xn, &m.zero])
+        };
+        let fused = mixer.fusable_gate();
         let layers = m
             .layers
             .iter()
             .enumerate()
             .map(|(l, w)| LayerBindGroups {
-                norm1: bind(&dk.layer_norm, [&x, &w.norm1_w, &w.norm1_b, &xn]),
-                in_proj: bind(&dk.matvec, [&w.in_proj_w, &w.in_proj_b, &xn, &u_ring[l]]),
-                out_proj: bind(&dk.matvec, [&w.out_proj_w, &w.out_proj_b, &y, &x]),
-                norm2: bind(&dk.layer_norm, [&x, &w.norm2_w, &w.norm2_b, &xn]),
-                fc1: bind(&dk.matvec, [&w.fc1_w, &w.fc1_b, &xn, &a]),
-                fc2: bind(&dk.matvec, [&w.fc2_w, &w.fc2_b, &a, &x]),
+                in_proj: bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, &x, &u_ring[l]]),
+                out_proj: match &fused {
+                    Some(g) => dk.matvec_gate.bind(
+                        ctx,
+                        &[&w.out_proj_w, &params[l], &u_ring[l], &x, g.v_hist, g.z_acc],
+                    ),
+                    None => bind(&dk.matvec, [&w.out_proj_w, &w.vecs, &y, &x]),
+                },
+                fc1: bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, &x, &a]),
+                fc2: bind(&dk.matvec, [&w.fc2_w, &w.vecs, &a, &x]),
             })
             .collect();
+        let lm_head = [&m.lm_head, &m.ln_f, &x, &logits, &hidden, &m.zero];
         let bg = SessionBindGroups {
-            embed: bind(&dk.embed, [&m.embed, &tokens, &m.zero, &x]),
+            embed: dk.embed.bind(ctx, &[&m.embed, &tokens, &x]),
             layers,
-            ln_f: bind(&dk.layer_norm, [&x, &m.ln_f_w, &m.ln_f_b, &hidden]),
-            lm_head: bind(&dk.matvec, [&m.lm_head, &m.zero, &hidden, &logits]),
+            lm_head: dk.matvec_norm.bind(ctx, &lm_head),
+            gate: fused.map(|g| [g.mode, g.chans]),
         };
         let per_token =
             7 * c.n_layer + 4 + GpuSampler::MAX_DISPATCHES + mixer.dispatches_per_token();
@@ -529,59 +628,90 @@ impl Session {
     }
 
     /// Records the whole forward pass of position `t` (its token id is already in the
-    /// tokens buffer), then the flash tile of step `t`.
+    /// tokens buffer), then the flash tile of step `t`: with the gate fused, four
+    /// matvec dispatches per layer (in_proj with norm1, out_proj with the gate, fc1 with
+    /// norm2, fc2) and the embedding and lm_head (with ln_f) around them.
     fn record_token(&mut self, pass: &mut wgpu::ComputePass<'_>, t: usize) -> Result<()> {
         let m = &self.model.inner;
         let c = &m.model.config;
         let (d, di, vp) = (c.d_model as u32, c.d_inner as u32, c.padded_vocab() as u32);
+        let off = VecOffsets::new(c.d_model, c.d_inner);
         let row = (t % self.opts.logit_rows) as u32;
         let dk = &m.dense;
         let arena = &mut self.arena;
-        let eps_bits = |e: f64| (e as f32).to_bits();
-        let ln = |eps: f64, out_off: u32| [d, 0, 0, out_off, 0, 0, eps_bits(eps)];
-        let mv = |rows: u32, cols: u32, out_off: u32, flags: u32| [rows, cols, 0, out_off, flags];
         dispatch(
             pass,
             arena,
             &dk.embed,
             &self.bg.embed,
-            &[d, 0, 0, 0, 0, t as u32],
+            &[d, t as u32],
             d.div_ceil(256),
         )?;
         let slot = (t % 3) as u32;
         for (l, bg) in self.bg.layers.iter().enumerate() {
-            dispatch(pass, arena, &dk.layer_norm, &bg.norm1, &ln(1e-5, 0), 1)?;
-            let w = mv(3 * d, d, slot * 3 * d, FLAG_BIAS);
-            dispatch(
-                pass,
-                arena,
-                &dk.matvec,
-                &bg.in_proj,
-                &w,
-                (3 * d).div_ceil(256),
-            )?;
-            self.mixer.record_layer(pass, arena, &m.mixer, l, t)?;
-            let w = mv(d, d, 0, FLAG_BIAS | FLAG_ACC);
-            dispatch(pass, arena, &dk.matvec, &bg.out_proj, &w, d.div_ceil(256))?;
-            dispatch(pass, arena, &dk.layer_norm, &bg.norm2, &ln(1e-5, 0), 1)?;
-            let w = mv(di, d, 0, FLAG_BIAS | FLAG_GELU);
-            dispatch(pass, arena, &dk.matvec, &bg.fc1, &w, di.div_ceil(256))?;
-            let w = mv(d, di, 0, FLAG_BIAS | FLAG_ACC);
-            dispatch(pass, arena, &dk.matvec, &bg.fc2, &w, d.div_ceil(256))?;
+            let in_proj = Matvec {
+                n: 3 * d,
+                cols: d,
+                out_off: slot * 3 * d,
+                flags: FLAG_BIAS,
+                bias_off: off.in_b,
+                eps: BLOCK_NORM_EPS,
+                ln_off: off.norm1,
+                ..Default::default()
+            };
+            in_proj.record(pass, arena, &dk.matvec_norm, &bg.in_proj)?;
+            let out_proj = Matvec {
+                n: d,
+                cols: d,
+                flags: FLAG_BIAS | FLAG_ACC,
+                bias_off: off.out_b,
+                ..Default::default()
+            };
+            if let Some([mode, chans]) = self.bg.gate {
+                // Mixer parameters [short_w 9D | short_b 3D | diag D | out_proj b D].
+                let gate = [d, t as u32, slot, mode, chans, l as u32 * d];
+                let mv = Matvec {
+                    bias_off: 13 * d,
+                    gate,
+                    ..out_proj
+                };
+                mv.record(pass, arena, &dk.matvec_gate, &bg.out_proj)?;
+                self.mixer.record_layer(pass, arena, &m.mixer, l, t, true)?;
+            } else {
+                self.mixer
+                    .record_layer(pass, arena, &m.mixer, l, t, false)?;
+                out_proj.record(pass, arena, &dk.matvec, &bg.out_proj)?;
+            }
+            let fc1 = Matvec {
+                n: di,
+                cols: d,
+                flags: FLAG_BIAS | FLAG_GELU,
+                bias_off: off.fc1_b,
+                eps: BLOCK_NORM_EPS,
+                ln_off: off.norm2,
+                ..Default::default()
+            };
+            fc1.record(pass, arena, &dk.matvec_norm, &bg.fc1)?;
+            let fc2 = Matvec {
+                n: d,
+                cols: di,
+                flags: FLAG_BIAS | FLAG_ACC,
+                bias_off: off.fc2_b,
+                ..Default::default()
+            };
+            fc2.record(pass, arena, &dk.matvec, &bg.fc2)?;
         }
-        let w = ln(c.layer_norm_epsilon, row * d);
-        dispatch(pass, arena, &dk.layer_norm, &self.bg.ln_f, &w, 1)?;
-        let mut w = mv(vp, d, 0, 0);
-        w[2] = row * d;
-        w[3] = row * vp;
-        dispatch(
-            pass,
-            arena,
-            &dk.matvec,
-            &self.bg.lm_head,
-            &w,
-            vp.div_ceil(256),
-        )?;
+        // ln_f into the hidden ring (side) and lm_head into the logits ring.
+        let lm_head = Matvec {
+            n: vp,
+            cols: d,
+            out_off: row * vp,
+            flags: FLAG_SIDE,
+            eps: c.layer_norm_epsilon as f32,
+            side_off: row * d,
+            ..Default::default()
+        };
+        lm_head.record(pass, arena, &dk.matvec_norm, &self.bg.lm_head)?;
         self.mixer.record_tiles(pass, arena, &m.mixer, t)
     }
 

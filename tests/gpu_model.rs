@@ -9,11 +9,17 @@ use flashconv::{Config, GpuModel, Method, Model, Session, SessionOptions};
 const TOL: f64 = 1e-4;
 
 fn gpu_logits(gm: &GpuModel, method: Method, ids: &[u32]) -> Vec<f32> {
+    gpu_outputs(gm, method, ids).0
+}
+
+/// Logits and hidden states (after ln_f) of every position.
+fn gpu_outputs(gm: &GpuModel, method: Method, ids: &[u32]) -> (Vec<f32>, Vec<f32>) {
     let mut opts = SessionOptions::new(method, ids.len());
     opts.logit_rows = ids.len();
     let mut s = Session::new(gm, opts).expect("session");
     s.feed(ids).expect("feed");
-    s.logits_range(0, ids.len()).expect("read logits")
+    let logits = s.logits_range(0, ids.len()).expect("read logits");
+    (logits, s.hidden_range(0, ids.len()).expect("read hidden"))
 }
 
 fn check_shape(layers: usize, dim: usize, vocab: usize, len: usize, seed: u64) {
@@ -25,14 +31,16 @@ fn check_shape(layers: usize, dim: usize, vocab: usize, len: usize, seed: u64) {
     let vp = model.config.padded_vocab();
     let gm = GpuModel::new(&ctx, model).expect("upload");
     for method in [Method::Flash, Method::Lazy, Method::Eager] {
-        let got = gpu_logits(&gm, method, &ids);
+        let (got, hidden) = gpu_outputs(&gm, method, &ids);
         let (err, row) = common::max_row_rel_err(&got, &want.logits, vp);
+        let (herr, hrow) = common::max_row_rel_err(&hidden, &want.hidden, dim);
         eprintln!(
-            "M={layers} D={dim} V={vocab} L={len} {method}: max rel err {err:.2e} (pos {row})"
+            "M={layers} D={dim} V={vocab} L={len} {method}: max rel err {err:.2e} (pos {row}), \
+             hidden {herr:.2e} (pos {hrow})"
         );
         assert!(
-            err <= TOL,
-            "{method}: rel err {err} at position {row} > {TOL}"
+            err <= TOL && herr <= TOL,
+            "{method}: rel err {err} at position {row}, hidden {herr} at {hrow}, > {TOL}"
         );
     }
 }
@@ -51,6 +59,13 @@ fn long_sequence_matches_reference() {
 #[test]
 fn wide_layer_power_of_two_length() {
     check_shape(2, 64, 8, 256, 4);
+}
+
+/// Widths past the matvec kernels' 1024-element input chunk (gate over D = 1040
+/// channels, fc2 over 4160 inputs) and a vocabulary over one workgroup of outputs.
+#[test]
+fn wide_model_spans_several_input_chunks() {
+    check_shape(1, 1040, 300, 12, 5);
 }
 
 #[test]
