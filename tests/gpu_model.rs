@@ -8,10 +8,6 @@ use flashconv::{Config, GpuModel, Method, Model, Session, SessionOptions};
 /// Relative logit tolerance (per position, scaled by the row's largest |logit|).
 const TOL: f64 = 1e-4;
 
-fn gpu_logits(gm: &GpuModel, method: Method, ids: &[u32]) -> Vec<f32> {
-    gpu_outputs(gm, method, ids).0
-}
-
 /// Logits and hidden states (after ln_f) of every position.
 fn gpu_outputs(gm: &GpuModel, method: Method, ids: &[u32]) -> (Vec<f32>, Vec<f32>) {
     let mut opts = SessionOptions::new(method, ids.len());
