@@ -342,11 +342,45 @@ impl FftPlan {
         self.passes.len() > 1
     }
 
+    /// Bind groups of this plan over `data` and `scratch`, made once so that
+    /// [`FftPlan::encode_bound`] allocates nothing. `scratch` must be distinct from
+    /// `data` when [`FftPlan::needs_scratch`] (it is not touched otherwise and may be
+    /// any buffer but `data`).
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        data: &wgpu::Buffer,
+        scratch: &wgpu::Buffer,
+    ) -> Result<FftBinding> {
+        let k = &self.kernels;
+        let scratch = if self.needs_scratch() {
+            if scratch == data {
+                return Err(Error::input(format!(
+                    "FFT of size {} needs a scratch buffer distinct from the data buffer",
+                    self.n
+                )));
+            }
+            scratch
+        } else {
+            &k.dummy
+        };
+        let groups = self
+            .passes
+            .iter()
+            .map(|p| k.get(p.mode, p.log2n).bind(ctx, &[&self.twiddles, data, scratch]))
+            .collect();
+        let scratch_size = if self.needs_scratch() { scratch.size() } else { u64::MAX };
+        Ok(FftBinding {
+            groups,
+            data_size: data.size(),
+            scratch_size,
+        })
+    }
+
     /// Records `batch` transforms of `data` in place: transform b is the complex
-    /// (`vec2<f32>`) elements [b·n, (b+1)·n). `scratch` must hold as much as the batch
-    /// when [`FftPlan::needs_scratch`] (it is not touched otherwise and may be any
-    /// buffer but `data`). Pushes [`FftPlan::passes`] parameter slots onto `arena`; call
-    /// [`ParamArena::upload`] before submitting.
+    /// (`vec2<f32>`) elements [b·n, (b+1)·n). Binds `data` and `scratch` for this call
+    /// ([`FftPlan::bind`] says what they must be); where the same buffers are
+    /// transformed again, bind once and use [`FftPlan::encode_bound`].
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &self,
@@ -358,15 +392,35 @@ impl FftPlan {
         batch: u32,
         dir: Direction,
     ) -> Result<()> {
+        let binding = self.bind(ctx, data, scratch)?;
+        self.encode_bound(pass, arena, &binding, batch, dir)
+    }
+
+    /// Records `batch` transforms over the buffers of `binding` (made by this plan's
+    /// [`FftPlan::bind`]). Pushes [`FftPlan::passes`] parameter slots onto `arena`;
+    /// call [`ParamArena::upload`] before submitting.
+    pub fn encode_bound(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        binding: &FftBinding,
+        batch: u32,
+        dir: Direction,
+    ) -> Result<()> {
         if batch == 0 {
             return Ok(());
         }
         let bytes = (batch as u64) * (self.n as u64) * 8;
-        if data.size() < bytes {
+        if binding.data_size < bytes {
             return Err(Error::input(format!(
                 "FFT data buffer holds {} bytes but {batch} transforms of size {} need {bytes}",
-                data.size(),
-                self.n
+                binding.data_size, self.n
+            )));
+        }
+        if binding.scratch_size < bytes {
+            return Err(Error::input(format!(
+                "FFT scratch buffer holds {} bytes but {batch} transforms of size {} need {bytes}",
+                binding.scratch_size, self.n
             )));
         }
         if bytes / 8 > u32::MAX as u64 {
@@ -375,42 +429,29 @@ impl FftPlan {
                 self.n
             )));
         }
-        if arena.remaining() < self.passes.len() {
+        if arena.remaining() < self.passes.len() || binding.groups.len() != self.passes.len() {
             return Err(Error::gpu(format!(
-                "parameter arena has {} slots left, the FFT needs {}",
+                "parameter arena has {} slots left and the binding {} passes; the FFT needs {}",
                 arena.remaining(),
+                binding.groups.len(),
                 self.passes.len()
             )));
         }
-        let k = &self.kernels;
-        if !self.needs_scratch() {
-            let p = &self.passes[0];
-            let kernel = k.get(p.mode, p.log2n);
+        for (p, bg) in self.passes.iter().zip(&binding.groups) {
+            let kernel = self.kernels.get(p.mode, p.log2n);
             let (w, groups) = p.words(batch, dir)?;
-            let bg = kernel.bind(ctx, &[&self.twiddles, data, &k.dummy]);
-            return gpu::dispatch(pass, arena, kernel, &bg, &w, groups);
-        }
-        if scratch == data {
-            return Err(Error::input(format!(
-                "FFT of size {} needs a scratch buffer distinct from the data buffer",
-                self.n
-            )));
-        }
-        if scratch.size() < bytes {
-            return Err(Error::input(format!(
-                "FFT scratch buffer holds {} bytes but {batch} transforms of size {} need {bytes}",
-                scratch.size(),
-                self.n
-            )));
-        }
-        for p in &self.passes {
-            let kernel = k.get(p.mode, p.log2n);
-            let (w, groups) = p.words(batch, dir)?;
-            let bg = kernel.bind(ctx, &[&self.twiddles, data, scratch]);
-            gpu::dispatch(pass, arena, kernel, &bg, &w, groups)?;
+            gpu::dispatch(pass, arena, kernel, bg, &w, groups)?;
         }
         Ok(())
     }
+}
+
+/// An [`FftPlan`]'s bind groups over one data and scratch buffer ([`FftPlan::bind`]).
+#[derive(Debug)]
+pub struct FftBinding {
+    groups: Vec<wgpu::BindGroup>,
+    data_size: u64,
+    scratch_size: u64,
 }
 
 /// Uploads `data` (`data.len() / n` transforms of size `n`), transforms it on the GPU and

@@ -10,7 +10,7 @@
 //! `g * L .. g * L + L`), so a kernel touching every layer binds one buffer.
 
 use crate::error::{Error, Result};
-use crate::fft::{Direction, FftPlan, FftPlanner, FFT_LIB_WGSL, MAX_WG_FFT};
+use crate::fft::{Direction, FftBinding, FftPlan, FftPlanner, FFT_LIB_WGSL, MAX_WG_FFT};
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
 use crate::tiling;
 use std::collections::BTreeMap;
@@ -382,11 +382,11 @@ pub struct FusableGate<'a> {
 }
 
 /// One FFT tile level (side U) of one group: bind group over its spectra and, above the
-/// one-workgroup size, the plan with its work and scratch buffers.
+/// one-workgroup size, the plan bound to its work buffer (with a scratch buffer).
 #[derive(Debug)]
 struct FftLevel {
     bind: wgpu::BindGroup,
-    large: Option<(FftPlan, wgpu::Buffer, wgpu::Buffer)>,
+    large: Option<(FftPlan, FftBinding)>,
 }
 
 /// The filter of channel `g` (over all layers) at position `t`.
@@ -422,18 +422,18 @@ fn fft_levels(
     for u in sizes {
         let spectra = level_spectra(io.filters, (d, len), (start, width), u);
         let spectra = ctx.buffer_init("spectra", &spectra)?;
-        let large = if 2 * u > MAX_WG_FFT {
+        let (bind, large) = if 2 * u > MAX_WG_FFT {
             let bytes = pairs as u64 * 2 * u as u64 * 8;
             let work = ctx.buffer_zeroed("tile work", bytes)?;
             let scratch = ctx.buffer_zeroed("tile scratch", bytes)?;
-            Some((planner.plan(2 * u)?, work, scratch))
+            let plan = planner.plan(2 * u)?;
+            let binding = plan.bind(ctx, &work, &scratch)?;
+            let bufs = [&twiddles, v_hist, &spectra, z_acc, &work];
+            (kernels.tile_fft.bind(ctx, &bufs), Some((plan, binding)))
         } else {
-            None
+            let bufs = [&twiddles, v_hist, &spectra, z_acc, unused];
+            (kernels.tile_fft.bind(ctx, &bufs), None)
         };
-        let work = large.as_ref().map_or(unused, |l| &l.1);
-        let bind = kernels
-            .tile_fft
-            .bind(ctx, &[&twiddles, v_hist, &spectra, z_acc, work]);
         levels.insert(u, FftLevel { bind, large });
     }
     Ok(levels)
@@ -774,13 +774,12 @@ impl Mixer {
             // Channel pairs per workgroup for the in-workgroup tiles: fill fft_sh.
             (MAX_WG_FFT as u32 / (2 * u).min(MAX_WG_FFT as u32)).trailing_zeros(),
         ];
-        let Some((plan, work, scratch)) = &level.large else {
+        let Some((plan, binding)) = &level.large else {
             let groups = pairs.div_ceil(1 << w[7]);
             return dispatch(pass, arena, &k.tile_fft, &level.bind, &w, groups);
         };
         let ctx_groups = |threads: u64| threads.div_ceil(256) as u32;
         let n = 2 * u as u64;
-        let ctx = self.ctx.clone();
         dispatch(
             pass,
             arena,
@@ -789,10 +788,10 @@ impl Mixer {
             &w,
             ctx_groups(pairs as u64 * n),
         )?;
-        plan.encode(&ctx, pass, arena, work, scratch, pairs, Direction::Forward)?;
+        plan.encode_bound(pass, arena, binding, pairs, Direction::Forward)?;
         let groups = ctx_groups(pairs as u64 * (u as u64 + 1));
         dispatch(pass, arena, &k.tile_pointwise, &level.bind, &w, groups)?;
-        plan.encode(&ctx, pass, arena, work, scratch, pairs, Direction::Inverse)?;
+        plan.encode_bound(pass, arena, binding, pairs, Direction::Inverse)?;
         let groups = ctx_groups(pairs as u64 * tile.outputs() as u64);
         dispatch(pass, arena, &k.tile_scatter, &level.bind, &w, groups)
     }
