@@ -346,3 +346,150 @@ pub fn copy_bandwidth(ctx: &GpuContext) -> Result<f64> {
     }
     Ok(best)
 }
+
+/// One size of `flashconv bench-fft`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FftBenchResult {
+    /// Transform size N.
+    pub n: usize,
+    /// Transforms per batch.
+    pub batch: usize,
+    /// Dispatches per batched transform on the GPU.
+    pub passes: usize,
+    /// Seconds per batch on the GPU (best of the rounds, submit and wait included).
+    pub gpu_seconds: f64,
+    /// GPU throughput, counting 5 N log2 N flops per transform.
+    pub gpu_gflops: f64,
+    /// Seconds per batch for single-threaded rustfft (f32) on this machine's CPU.
+    pub cpu_seconds: f64,
+    /// rustfft's throughput by the same count.
+    pub cpu_gflops: f64,
+    /// gpu_gflops / cpu_gflops.
+    pub ratio: f64,
+}
+
+/// A whole `flashconv bench-fft` run (`--json` writes this, `schema_version` 1).
+#[derive(Clone, Debug, Serialize)]
+pub struct FftBenchReport {
+    /// Schema version of this JSON (fields are only ever added).
+    pub schema_version: u32,
+    /// Adapter name.
+    pub adapter: String,
+    /// wgpu backend.
+    pub backend: String,
+    /// Device type (Cpu, DiscreteGpu, ...).
+    pub device_type: String,
+    /// One entry per size.
+    pub results: Vec<FftBenchResult>,
+}
+
+/// Batched complex FFT throughput on the GPU next to single-threaded rustfft on the
+/// CPU, for each size in `sizes` with `elements / N` transforms per batch (at least 1),
+/// the same random data for both. `progress` receives each finished size.
+pub fn fft_throughput(
+    ctx: &GpuContext,
+    sizes: &[usize],
+    elements: usize,
+    mut progress: impl FnMut(&FftBenchResult),
+) -> Result<FftBenchReport> {
+    let mut planner = crate::fft::FftPlanner::new(ctx)?;
+    let mut results = Vec::with_capacity(sizes.len());
+    for &n in sizes {
+        let plan = planner.plan(n)?;
+        let batch = (elements / n).max(1);
+        let input = random_complex(n * batch, n as u64);
+        let gpu_seconds = time_gpu_fft(ctx, &planner, &plan, &input, batch)?;
+        let cpu_seconds = time_rustfft(&input, n);
+        let flops = 5.0 * n as f64 * (n as f64).log2() * batch as f64;
+        let r = FftBenchResult {
+            n,
+            batch,
+            passes: plan.passes(),
+            gpu_seconds,
+            gpu_gflops: flops / gpu_seconds / 1e9,
+            cpu_seconds,
+            cpu_gflops: flops / cpu_seconds / 1e9,
+            ratio: cpu_seconds / gpu_seconds,
+        };
+        progress(&r);
+        results.push(r);
+    }
+    Ok(FftBenchReport {
+        schema_version: 1,
+        adapter: ctx.info.name.clone(),
+        backend: format!("{:?}", ctx.info.backend),
+        device_type: format!("{:?}", ctx.info.device_type),
+        results,
+    })
+}
+
+/// Uniform values in [-1, 1) from a fixed generator (SplitMix64).
+fn random_complex(count: usize, seed: u64) -> Vec<[f32; 2]> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    };
+    (0..count).map(|_| [next(), next()]).collect()
+}
+
+/// Rounds of timing: the first warms up; the best of the rest counts (lavapipe shares
+/// the CPU with everything else on the machine).
+const FFT_ROUNDS: usize = 6;
+
+/// Best seconds per batched forward transform on the GPU, two transforms per submit.
+fn time_gpu_fft(
+    ctx: &GpuContext,
+    planner: &crate::fft::FftPlanner,
+    plan: &crate::fft::FftPlan,
+    input: &[[f32; 2]],
+    batch: usize,
+) -> Result<f64> {
+    const REPS: usize = 2;
+    let data = ctx.buffer_init("fft bench data", input)?;
+    let scratch = ctx.buffer_zeroed("fft bench scratch", data.size())?;
+    let binding = plan.bind(ctx, &data, &scratch)?;
+    let mut arena = ParamArena::new(ctx, planner.param_layout(), REPS * plan.passes());
+    let batch = u32::try_from(batch)
+        .map_err(|_| crate::Error::input(format!("FFT batch {batch} is too large")))?;
+    let mut best = f64::MAX;
+    for round in 0..FFT_ROUNDS {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..REPS {
+                let dir = crate::fft::Direction::Forward;
+                plan.encode_bound(&mut pass, &mut arena, &binding, batch, dir)?;
+            }
+        }
+        arena.upload(ctx);
+        ctx.wait()?;
+        let start = Instant::now();
+        ctx.queue.submit([enc.finish()]);
+        ctx.wait()?;
+        if round > 0 {
+            best = best.min(start.elapsed().as_secs_f64() / REPS as f64);
+        }
+    }
+    Ok(best)
+}
+
+/// Best seconds per batch for single-threaded rustfft (f32, forward, in place).
+fn time_rustfft(input: &[[f32; 2]], n: usize) -> f64 {
+    use rustfft::num_complex::Complex;
+    let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(n);
+    let mut buf: Vec<Complex<f32>> = input.iter().map(|v| Complex::new(v[0], v[1])).collect();
+    let mut scratch = vec![Complex::default(); fft.get_inplace_scratch_len()];
+    let mut best = f64::MAX;
+    for round in 0..FFT_ROUNDS {
+        let start = Instant::now();
+        fft.process_with_scratch(&mut buf, &mut scratch);
+        if round > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+    }
+    best
+}

@@ -367,9 +367,16 @@ impl FftPlan {
         let groups = self
             .passes
             .iter()
-            .map(|p| k.get(p.mode, p.log2n).bind(ctx, &[&self.twiddles, data, scratch]))
+            .map(|p| {
+                k.get(p.mode, p.log2n)
+                    .bind(ctx, &[&self.twiddles, data, scratch])
+            })
             .collect();
-        let scratch_size = if self.needs_scratch() { scratch.size() } else { u64::MAX };
+        let scratch_size = if self.needs_scratch() {
+            scratch.size()
+        } else {
+            u64::MAX
+        };
         Ok(FftBinding {
             groups,
             data_size: data.size(),

@@ -1,4 +1,4 @@
-//! The `flashconv` command line: info, generate, score, bench, random.
+//! The `flashconv` command line: info, generate, score, bench, bench-fft, random.
 
 use clap::{Args, Parser, Subcommand};
 use flashconv::bench::{self, BenchSpec};
@@ -70,6 +70,8 @@ enum Cmd {
     Score(ScoreArgs),
     /// Benchmark flash / lazy / eager / none on a random model.
     Bench(BenchArgs),
+    /// Batched complex FFT throughput (GFLOP/s) next to single-threaded rustfft.
+    BenchFft(BenchFftArgs),
     /// Write a random model of any shape (config.json + model.safetensors, HF layout).
     Random(RandomArgs),
 }
@@ -179,6 +181,23 @@ struct BenchArgs {
 }
 
 #[derive(Args)]
+struct BenchFftArgs {
+    /// Smallest size, as log2 N.
+    #[arg(long, default_value_t = 10)]
+    min_log2: u32,
+    /// Largest size, as log2 N.
+    #[arg(long, default_value_t = 18)]
+    max_log2: u32,
+    /// Complex elements per batch (batch = elements / N, at least 1): 2^22 gives
+    /// batch 64 at N = 2^16.
+    #[arg(long, default_value_t = 1 << 22)]
+    elements: usize,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct RandomArgs {
     /// Layers.
     #[arg(long)]
@@ -226,6 +245,7 @@ fn main() {
         Cmd::Generate(a) => generate(a),
         Cmd::Score(a) => score(a),
         Cmd::Bench(a) => run_bench(a),
+        Cmd::BenchFft(a) => bench_fft(a),
         Cmd::Random(a) => random(a),
     };
     if let Err(e) = res {
@@ -595,14 +615,65 @@ fn print_report(
             );
         }
     }
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(report).unwrap_or_default();
-        std::fs::write(path, text).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    write_json(json, report)
+}
+
+fn bench_fft(a: BenchFftArgs) -> Result<()> {
+    if a.min_log2 < 1 || a.max_log2 > 22 || a.min_log2 > a.max_log2 {
+        return Err(Error::input(format!(
+            "--min-log2 {} / --max-log2 {}: sizes run from 2^1 to 2^22, smallest first",
+            a.min_log2, a.max_log2
+        )));
     }
-    Ok(())
+    if a.elements == 0 || a.elements > 1 << 26 {
+        return Err(Error::input(format!(
+            "--elements {}: give 1 to 2^26 complex elements per batch",
+            a.elements
+        )));
+    }
+    let sizes: Vec<usize> = (a.min_log2..=a.max_log2).map(|l| 1 << l).collect();
+    let ctx = device()?;
+    eprintln!("bench-fft on {}", ctx.describe());
+    let bar = progress_bar(
+        sizes.len() as u64,
+        "{elapsed_precise} [{bar:30}] {pos}/{len} sizes",
+    );
+    let report = bench::fft_throughput(&ctx, &sizes, a.elements, |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    println!(
+        "adapter: {} ({}, {})",
+        report.adapter, report.backend, report.device_type
+    );
+    println!("| N | batch | passes | GPU ms | GPU GFLOP/s | rustfft 1 thread ms | rustfft GFLOP/s | GPU / rustfft |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &report.results {
+        println!(
+            "| 2^{} | {} | {} | {:.3} | {:.2} | {:.3} | {:.2} | {:.3} |",
+            r.n.trailing_zeros(),
+            r.batch,
+            r.passes,
+            r.gpu_seconds * 1e3,
+            r.gpu_gflops,
+            r.cpu_seconds * 1e3,
+            r.cpu_gflops,
+            r.ratio
+        );
+    }
+    println!("(5 N log2 N flops per transform; best of 5 timed rounds after a warm-up)");
+    write_json(a.json.as_deref(), &report)
+}
+
+/// Writes `value` as pretty JSON to `path`, if given.
+fn write_json(path: Option<&std::path::Path>, value: &impl serde::Serialize) -> Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::input(format!("serializing the report: {e}")))?;
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn random(a: RandomArgs) -> Result<()> {
