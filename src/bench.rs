@@ -27,6 +27,39 @@ pub struct BenchSpec {
     pub seed: u64,
     /// Flash tiles of this side and larger use FFTs.
     pub fft_min_tile: usize,
+    /// End to end: also generate the sequence one token per submit and report the
+    /// per-token latency percentiles (a second run per method).
+    pub latency: bool,
+}
+
+/// Per-token latency of a run that waits for every token (one submit per token), in
+/// seconds: what an interactive caller sees, and where the large tiles spike.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Worst token.
+    pub max: f64,
+    /// Position (0-based, in the generated tokens) of the worst token.
+    pub max_at: usize,
+}
+
+impl Latency {
+    /// Percentiles of `gaps` (seconds per token, in order); None when empty.
+    pub fn of(gaps: &[f64]) -> Option<Self> {
+        let (max_at, &max) = gaps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+        let mut sorted = gaps.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        Some(Latency {
+            p50: pick(0.5),
+            p99: pick(0.99),
+            max,
+            max_at,
+        })
+    }
 }
 
 /// One measurement.
@@ -58,6 +91,9 @@ pub struct BenchResult {
     /// End to end: mean queue submits (read-backs included) per generated token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub submits_per_token: Option<f64>,
+    /// End to end with `latency`: per-token latency waiting for every token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
 }
 
 /// Model shape in the report.
@@ -122,6 +158,9 @@ pub fn run(
                 copy_gbps = copy_gbps.max(copy);
                 let mut r = time_generation(&gm, method, len, spec.fft_min_tile)?;
                 r.copy_gbps_before = copy;
+                if spec.latency {
+                    r.latency = token_latency(&gm, method, len, spec.fft_min_tile)?;
+                }
                 progress(&r);
                 results.push(r);
             }
@@ -287,6 +326,35 @@ fn time_generation(
     Ok(r)
 }
 
+/// Generates `len` tokens one submit (and one wait) per token and times each.
+fn token_latency(
+    gm: &GpuModel,
+    method: Method,
+    len: usize,
+    fft_min_tile: usize,
+) -> Result<Option<Latency>> {
+    let prompt = [7u32];
+    let slen = session_len(gm.config(), prompt.len(), len)?;
+    let mut opts = SessionOptions::new(method, slen);
+    opts.fft_min_tile = fft_min_tile;
+    opts.tokens_per_submit = 1;
+    let mut s = Session::new(gm, opts)?;
+    s.feed(&prompt)?;
+    gm.ctx().wait()?;
+    let mut gaps = Vec::with_capacity(len);
+    let mut last = Instant::now();
+    let opts = GenerateOptions {
+        max_tokens: len,
+        ..Default::default()
+    };
+    s.generate(&[], &opts, |_| {
+        let now = Instant::now();
+        gaps.push((now - last).as_secs_f64());
+        last = now;
+    })?;
+    Ok(Latency::of(&gaps))
+}
+
 fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize) -> BenchResult {
     // Lazy reads, per channel and step t, t + 1 history values and t filter taps.
     let gbps = (method == Method::Lazy).then(|| {
@@ -305,6 +373,7 @@ fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize)
         channel_groups: 1,
         dispatches_per_token: None,
         submits_per_token: None,
+        latency: None,
     }
 }
 
@@ -492,4 +561,23 @@ fn time_rustfft(input: &[[f32; 2]], n: usize) -> f64 {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles() {
+        assert!(Latency::of(&[]).is_none());
+        // 1..=100 ms, the worst at index 37.
+        let mut gaps: Vec<f64> = (1..=100).map(|i| i as f64 * 1e-3).collect();
+        gaps.swap(37, 99);
+        let l = Latency::of(&gaps).expect("latency");
+        assert_eq!((l.max, l.max_at), (0.1, 37));
+        assert!((l.p50 - 0.051).abs() < 1e-12, "p50 {}", l.p50);
+        assert!((l.p99 - 0.099).abs() < 1e-12, "p99 {}", l.p99);
+        let one = Latency::of(&[0.5]).expect("one");
+        assert_eq!((one.p50, one.p99, one.max, one.max_at), (0.5, 0.5, 0.5, 0));
+    }
 }

@@ -178,6 +178,10 @@ struct BenchArgs {
     /// Smallest flash tile side done with FFTs (smaller tiles: direct product).
     #[arg(long, default_value_t = flashconv::mixer::DEFAULT_FFT_MIN_TILE)]
     fft_min_tile: usize,
+    /// End to end: also generate one token per submit and report per-token latency
+    /// percentiles (p50 / p99 / max; a second run per method).
+    #[arg(long)]
+    latency: bool,
 }
 
 #[derive(Args)]
@@ -510,6 +514,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         mixer_only: a.mixer_only,
         seed: a.seed,
         fft_min_tile: a.fft_min_tile,
+        latency: a.latency,
     };
     let ctx = device()?;
     eprintln!(
@@ -560,6 +565,15 @@ fn print_result(r: &bench::BenchResult) {
         if let (Some(d), Some(s)) = (r.dispatches_per_token, r.submits_per_token) {
             eprintln!("         ({d:.1} dispatches and {s:.3} submits per generated token)");
         }
+        if let Some(l) = &r.latency {
+            eprintln!(
+                "         (one token per submit: latency p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms at token {})",
+                l.p50 * 1e3,
+                l.p99 * 1e3,
+                l.max * 1e3,
+                l.max_at
+            );
+        }
     }
 }
 
@@ -586,8 +600,8 @@ fn print_report(
             100.0 * g / r.copy_gbps_before
         );
     }
-    println!("| method | mode | L | seconds | tokens/s | x flash |");
-    println!("|---|---|---|---|---|---|");
+    println!("| method | mode | L | seconds | tokens/s | x flash | dispatches/token | submits/token | latency p50 / p99 / max ms |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &report.results {
         let flash = report
             .results
@@ -596,9 +610,31 @@ fn print_report(
         let ratio = flash
             .map(|f| format!("{:.2}", r.seconds / f.seconds))
             .unwrap_or_else(|| "-".into());
+        let opt = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+        };
+        let latency = r.latency.as_ref().map_or_else(
+            || "-".to_string(),
+            |l| {
+                format!(
+                    "{:.2} / {:.2} / {:.2}",
+                    l.p50 * 1e3,
+                    l.p99 * 1e3,
+                    l.max * 1e3
+                )
+            },
+        );
         println!(
-            "| {} | {} | {} | {:.3} | {:.1} | {} |",
-            r.method, r.mode, r.len, r.seconds, r.tokens_per_s, ratio
+            "| {} | {} | {} | {:.3} | {:.1} | {} | {} | {} | {} |",
+            r.method,
+            r.mode,
+            r.len,
+            r.seconds,
+            r.tokens_per_s,
+            ratio,
+            opt(r.dispatches_per_token, 1),
+            opt(r.submits_per_token, 3),
+            latency
         );
     }
     for len in spec.lens.iter() {
