@@ -194,8 +194,19 @@ pub const BENCH_WGSL: &str = include_str!("../shaders/bench.wgsl");
 
 const STEPS_PER_SUBMIT: usize = 64;
 
+/// A smooth decaying filter `[channels][len]` for timings where its values do not
+/// matter (the threshold tuning).
+pub(crate) fn test_filter(channels: usize, len: usize) -> Vec<f32> {
+    (0..channels * len)
+        .map(|i| {
+            let (c, t) = (i / len, i % len);
+            (-(t as f32) / (1.0 + c as f32)).exp() * 0.5
+        })
+        .collect()
+}
+
 /// A mixer over `channels` chained channels of length `len` (one "layer").
-fn bench_mixer(
+pub(crate) fn bench_mixer(
     ctx: &GpuContext,
     kernels: &MixerKernels,
     method: Method,

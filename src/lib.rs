@@ -18,6 +18,7 @@ pub mod sampling;
 pub mod session;
 pub mod tiling;
 pub mod tokenizer;
+pub mod tuning;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -45,6 +45,27 @@ fn progress_bar(total: u64, template: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// The flash FFT threshold: `arg` when given, else the device's tuned value (measured
+/// on first use, a few seconds, and cached). Other methods have no tiles.
+fn fft_min_tile(ctx: &GpuContext, arg: Option<usize>, method: Method) -> Result<usize> {
+    if let Some(u) = arg {
+        if u == 0 {
+            return Err(Error::input("--fft-min-tile must be at least 1"));
+        }
+        return Ok(u);
+    }
+    if method != Method::Flash {
+        return Ok(flashconv::mixer::DEFAULT_FFT_MIN_TILE);
+    }
+    let tuned = flashconv::tuning::fft_min_tile(ctx, |path| {
+        let place = path.map_or("not cached: no cache directory".into(), |p| {
+            format!("cached in {}", p.display())
+        });
+        eprintln!("tuning the FFT tile threshold for this device (once; {place})");
+    })?;
+    Ok(tuned.fft_min_tile)
+}
+
 /// The `--max-binding-mib` value, set once in main.
 static MAX_BINDING: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
 
@@ -86,6 +107,10 @@ struct ModelArg {
     /// Long-convolution method.
     #[arg(long, default_value = "flash")]
     method: String,
+    /// Smallest flash tile side done with FFTs (smaller tiles: direct product).
+    /// Default: tuned for this device on first use and cached (see `info`).
+    #[arg(long)]
+    fft_min_tile: Option<usize>,
 }
 
 #[derive(Args)]
@@ -176,8 +201,9 @@ struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Smallest flash tile side done with FFTs (smaller tiles: direct product).
-    #[arg(long, default_value_t = flashconv::mixer::DEFAULT_FFT_MIN_TILE)]
-    fft_min_tile: usize,
+    /// Default: tuned for this device on first use and cached (see `info`).
+    #[arg(long)]
+    fft_min_tile: Option<usize>,
     /// End to end: also generate one token per submit and report per-token latency
     /// percentiles (p50 / p99 / max; a second run per method).
     #[arg(long)]
@@ -298,6 +324,29 @@ fn info() -> Result<()> {
         Ok(()) => println!("  meets flashconv's requirements (WebGPU default limits)"),
         Err(e) => println!("  {e}"),
     }
+    let cache = flashconv::tuning::cache_path();
+    let cache = cache
+        .as_ref()
+        .map_or("no cache directory".into(), |p| p.display().to_string());
+    match flashconv::tuning::cached(&ctx) {
+        Some(t) => {
+            println!(
+                "  flash FFT tiles from U = {} (tuned; {cache})",
+                t.fft_min_tile
+            );
+            for m in &t.timings {
+                println!(
+                    "    U = {:>3}: direct {:.3} ms, FFT {:.3} ms",
+                    m.size,
+                    m.direct * 1e3,
+                    m.fft * 1e3
+                );
+            }
+        }
+        None => println!(
+            "  flash FFT threshold not tuned yet (the first flash run measures it; {cache})"
+        ),
+    }
     Ok(())
 }
 
@@ -330,6 +379,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let gm = GpuModel::new(&ctx, model)?;
     let mut sopts = SessionOptions::new(method, len);
     sopts.tokens_per_submit = a.tokens_per_submit.max(1);
+    sopts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
     let mut session = Session::new(&gm, sopts)?;
     let opts = GenerateOptions {
         max_tokens: a.max_tokens,
@@ -426,6 +476,7 @@ fn score(a: ScoreArgs) -> Result<()> {
     let rows = n.min(SCORE_ROWS);
     let mut opts = SessionOptions::new(method, n);
     opts.logit_rows = rows;
+    opts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
     let mut s = Session::new(&gm, opts)?;
     let mut logits = Vec::with_capacity(n * vp);
     let mut hidden = Vec::new();
@@ -513,10 +564,16 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         methods,
         mixer_only: a.mixer_only,
         seed: a.seed,
-        fft_min_tile: a.fft_min_tile,
+        fft_min_tile: 0,
         latency: a.latency,
     };
     let ctx = device()?;
+    let spec = BenchSpec {
+        // Tuned (or given) once for every flash run.
+        fft_min_tile: fft_min_tile(&ctx, a.fft_min_tile, Method::Flash)?,
+        ..spec
+    };
+    eprintln!("flash tiles from U = {} by FFT", spec.fft_min_tile);
     eprintln!(
         "bench on {}: M={} D={} {}",
         ctx.describe(),
