@@ -32,7 +32,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// The weights (f32; src/session.rs swaps these two lines for the f16 variant).
 @group(1) @binding(0) var<storage, read> w4: array<vec4<f32>>;
+fn weight(i: u32) -> vec4<f32> { return w4[i]; }
 // Small per-layer vectors: biases, norm weights (matvec, matvec_norm), or the mixer
 // parameters followed by out_proj's bias (matvec_gate).
 @group(1) @binding(1) var<storage, read> vecs: array<f32>;
@@ -110,10 +112,10 @@ fn accumulate(q: u32, n4: u32, base: u32, count: u32, s: vec4<f32>) -> vec4<f32>
     var s1 = vec4<f32>(0.0);
     var i = 0u;
     for (; i + 1u < count; i += 2u) {
-        s0 += w4[(base + i) * n4 + q] * xs[i];
-        s1 += w4[(base + i + 1u) * n4 + q] * xs[i + 1u];
+        s0 += weight((base + i) * n4 + q) * xs[i];
+        s1 += weight((base + i + 1u) * n4 + q) * xs[i + 1u];
     }
-    if i < count { s0 += w4[(base + i) * n4 + q] * xs[i]; }
+    if i < count { s0 += weight((base + i) * n4 + q) * xs[i]; }
     return s0 + s1;
 }
 

@@ -5,7 +5,9 @@
 use crate::error::Result;
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
 use crate::mixer::{Method, Mixer, MixerIo, MixerKernels};
-use crate::session::{session_len, GenerateOptions, GpuModel, Session, SessionOptions};
+use crate::session::{
+    session_len, GenerateOptions, GpuModel, Session, SessionOptions, WeightFormat,
+};
 use crate::{Config, Model};
 use serde::Serialize;
 use std::time::Instant;
@@ -30,6 +32,8 @@ pub struct BenchSpec {
     /// End to end: also generate the sequence one token per submit and report the
     /// per-token latency percentiles (a second run per method).
     pub latency: bool,
+    /// End to end: run every method with f16 weights too.
+    pub f16: bool,
 }
 
 /// Per-token latency of a run that waits for every token (one submit per token), in
@@ -94,6 +98,8 @@ pub struct BenchResult {
     /// End to end with `latency`: per-token latency waiting for every token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
+    /// How the matrices were stored: "f32" or "f16" (end to end).
+    pub weights: String,
 }
 
 /// Model shape in the report.
@@ -151,18 +157,24 @@ pub fn run(
             }
         }
     } else {
-        let gm = GpuModel::new(ctx, model)?;
+        let mut models = vec![GpuModel::new(ctx, model.clone())?];
+        if spec.f16 {
+            models.push(GpuModel::with_format(ctx, model, WeightFormat::F16)?);
+        }
         for &len in &spec.lens {
             for &method in &spec.methods {
-                let copy = copy_bandwidth(ctx)?;
-                copy_gbps = copy_gbps.max(copy);
-                let mut r = time_generation(&gm, method, len, spec.fft_min_tile)?;
-                r.copy_gbps_before = copy;
-                if spec.latency {
-                    r.latency = token_latency(&gm, method, len, spec.fft_min_tile)?;
+                for gm in &models {
+                    let copy = copy_bandwidth(ctx)?;
+                    copy_gbps = copy_gbps.max(copy);
+                    let mut r = time_generation(gm, method, len, spec.fft_min_tile)?;
+                    r.copy_gbps_before = copy;
+                    r.weights = gm.format().name().into();
+                    if spec.latency {
+                        r.latency = token_latency(gm, method, len, spec.fft_min_tile)?;
+                    }
+                    progress(&r);
+                    results.push(r);
                 }
-                progress(&r);
-                results.push(r);
             }
         }
     }
@@ -385,6 +397,7 @@ fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize)
         dispatches_per_token: None,
         submits_per_token: None,
         latency: None,
+        weights: "f32".into(),
     }
 }
 

@@ -35,7 +35,11 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
         ("session.wgsl", session::SESSION_WGSL.to_string()),
         (
             "gate_lib.wgsl + session_matvec.wgsl",
-            session::matvec_source(),
+            session::matvec_source(session::WeightFormat::F32),
+        ),
+        (
+            "gate_lib.wgsl + session_matvec.wgsl (f16 weights)",
+            session::matvec_source(session::WeightFormat::F16),
         ),
         ("bench.wgsl", bench::BENCH_WGSL.to_string()),
         ("sampling.wgsl", sampling::SAMPLING_WGSL.to_string()),

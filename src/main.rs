@@ -5,7 +5,9 @@ use flashconv::bench::{self, BenchSpec};
 use flashconv::bundled;
 use flashconv::model::write_f32;
 use flashconv::sampling::SamplingParams;
-use flashconv::session::{check_ids, session_len, CancelHandle, GenerateOptions, StopReason};
+use flashconv::session::{
+    check_ids, session_len, CancelHandle, GenerateOptions, StopReason, WeightFormat,
+};
 use flashconv::tokenizer::{parse_ids, Tokenizer};
 use flashconv::{
     gpu, Config, Error, GpuContext, GpuModel, Method, Model, Result, Session, SessionOptions,
@@ -66,6 +68,15 @@ fn fft_min_tile(ctx: &GpuContext, arg: Option<usize>, method: Method) -> Result<
     Ok(tuned.fft_min_tile)
 }
 
+/// The `--f16` flag as a weight format.
+fn weight_format(f16: bool) -> WeightFormat {
+    if f16 {
+        WeightFormat::F16
+    } else {
+        WeightFormat::F32
+    }
+}
+
 /// The `--max-binding-mib` value, set once in main.
 static MAX_BINDING: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
 
@@ -111,6 +122,10 @@ struct ModelArg {
     /// Default: tuned for this device on first use and cached (see `info`).
     #[arg(long)]
     fft_min_tile: Option<usize>,
+    /// Store the matrices as f16 (accumulated in f32; needs SHADER_F16). Off by
+    /// default so tokens agree across devices.
+    #[arg(long)]
+    f16: bool,
 }
 
 #[derive(Args)]
@@ -208,6 +223,9 @@ struct BenchArgs {
     /// percentiles (p50 / p99 / max; a second run per method).
     #[arg(long)]
     latency: bool,
+    /// End to end: run every method with f16 weights too (needs SHADER_F16).
+    #[arg(long)]
+    f16: bool,
 }
 
 #[derive(Args)]
@@ -376,7 +394,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
     check_ids(&model.config, &prompt)?;
     let len = session_len(&model.config, prompt.len(), a.max_tokens)?;
     let ctx = device()?;
-    let gm = GpuModel::new(&ctx, model)?;
+    let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
     let mut sopts = SessionOptions::new(method, len);
     sopts.tokens_per_submit = a.tokens_per_submit.max(1);
     sopts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
@@ -469,7 +487,7 @@ fn score(a: ScoreArgs) -> Result<()> {
     }
     let (vp, d) = (c.padded_vocab(), c.d_model);
     let ctx = device()?;
-    let gm = GpuModel::new(&ctx, model)?;
+    let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
     // Logits come back in pieces of at most SCORE_ROWS positions, so the ring on the
     // device stays small (and within the binding limit) however long the sequence.
     const SCORE_ROWS: usize = 2048;
@@ -566,6 +584,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         seed: a.seed,
         fft_min_tile: 0,
         latency: a.latency,
+        f16: a.f16,
     };
     let ctx = device()?;
     let spec = BenchSpec {
@@ -598,12 +617,21 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     print_report(&spec, &report, a.json.as_deref())
 }
 
+/// A result's method, with "(f16)" for f16 weights.
+fn label(r: &bench::BenchResult) -> String {
+    if r.weights == "f32" {
+        r.method.clone()
+    } else {
+        format!("{} ({})", r.method, r.weights)
+    }
+}
+
 /// One finished measurement, on stderr.
 fn print_result(r: &bench::BenchResult) {
     {
         eprintln!(
             "  {:<6} {:<10} L={:<7} {:>9.3} s {:>10.1} tok/s{}",
-            r.method,
+            label(r),
             r.mode,
             r.len,
             r.seconds,
@@ -660,10 +688,9 @@ fn print_report(
     println!("| method | mode | L | seconds | tokens/s | x flash | dispatches/token | submits/token | latency p50 / p99 / max ms |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &report.results {
-        let flash = report
-            .results
-            .iter()
-            .find(|f| f.method == "flash" && f.len == r.len && f.mode == r.mode);
+        let flash = report.results.iter().find(|f| {
+            f.method == "flash" && f.len == r.len && f.mode == r.mode && f.weights == r.weights
+        });
         let ratio = flash
             .map(|f| format!("{:.2}", r.seconds / f.seconds))
             .unwrap_or_else(|| "-".into());
@@ -683,7 +710,7 @@ fn print_report(
         );
         println!(
             "| {} | {} | {} | {:.3} | {:.1} | {} | {} | {} | {} |",
-            r.method,
+            label(r),
             r.mode,
             r.len,
             r.seconds,
@@ -696,10 +723,9 @@ fn print_report(
     }
     for len in spec.lens.iter() {
         let get = |m: &str| {
-            report
-                .results
-                .iter()
-                .find(|r| r.method == m && r.len == *len && r.mode == "end_to_end")
+            report.results.iter().find(|r| {
+                r.method == m && r.len == *len && r.mode == "end_to_end" && r.weights == "f32"
+            })
         };
         if let (Some(f), Some(n)) = (get("flash"), get("none")) {
             println!(

@@ -19,9 +19,41 @@ pub const SESSION_WGSL: &str = include_str!("../shaders/session.wgsl");
 /// WGSL source of the matrix-vector kernels (compiled after [`GATE_LIB_WGSL`]).
 pub const MATVEC_WGSL: &str = include_str!("../shaders/session_matvec.wgsl");
 
-/// The full source of the matrix-vector kernels: gate functions, then kernels.
-pub fn matvec_source() -> String {
-    format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}")
+/// How the matrices (projections, MLP, lm_head) are stored on the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WeightFormat {
+    /// f32: the default, the same tokens on every device.
+    #[default]
+    F32,
+    /// f16 (half the bytes read per token), accumulated in f32. Needs the adapter's
+    /// SHADER_F16 feature; logits differ from f32 by the rounding of the weights
+    /// (`tests/f16.rs` states the bound).
+    F16,
+}
+
+impl WeightFormat {
+    /// "f32" or "f16".
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16 => "f16",
+        }
+    }
+}
+
+const WEIGHTS_F32: &str = "@group(1) @binding(0) var<storage, read> w4: array<vec4<f32>>;
+fn weight(i: u32) -> vec4<f32> { return w4[i]; }";
+const WEIGHTS_F16: &str = "@group(1) @binding(0) var<storage, read> w4: array<vec4<f16>>;
+fn weight(i: u32) -> vec4<f32> { return vec4<f32>(w4[i]); }";
+
+/// The full source of the matrix-vector kernels for weights stored as `format`: gate
+/// functions, then kernels (with `enable f16;` and f16 weight loads for F16).
+pub fn matvec_source(format: WeightFormat) -> String {
+    let source = format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}");
+    match format {
+        WeightFormat::F32 => source,
+        WeightFormat::F16 => format!("enable f16;\n{}", source.replace(WEIGHTS_F32, WEIGHTS_F16)),
+    }
 }
 
 const FLAG_BIAS: u32 = 1;
@@ -42,9 +74,9 @@ struct DenseKernels {
 }
 
 impl DenseKernels {
-    fn new(ctx: &GpuContext) -> Result<Self> {
+    fn new(ctx: &GpuContext, format: WeightFormat) -> Result<Self> {
         use Access::{Read as R, ReadWrite as W};
-        let source = matvec_source();
+        let source = matvec_source(format);
         // One layout for the three: w4, vecs, x, dst, side, zacc (session_matvec.wgsl).
         let k = |entry| Kernel::new(ctx, &source, entry, &[R, R, R, W, W, R]);
         Ok(DenseKernels {
@@ -178,6 +210,7 @@ struct ModelInner {
     lm_head: wgpu::Buffer,
     zero: wgpu::Buffer,
     dense: DenseKernels,
+    format: WeightFormat,
     mixer: MixerKernels,
     sampler: GpuSampler,
 }
@@ -189,13 +222,37 @@ pub struct GpuModel {
 }
 
 impl GpuModel {
-    /// Uploads `model`'s weights to `ctx`'s device and compiles the kernels.
+    /// Uploads `model`'s weights to `ctx`'s device (f32) and compiles the kernels.
     pub fn new(ctx: &GpuContext, model: Model) -> Result<Self> {
+        Self::with_format(ctx, model, WeightFormat::F32)
+    }
+
+    /// Like [`GpuModel::new`], with the matrices stored as `format`; F16 fails with a
+    /// clear error on adapters without SHADER_F16.
+    pub fn with_format(ctx: &GpuContext, model: Model, format: WeightFormat) -> Result<Self> {
         ctx.check_requirements()?;
+        if format == WeightFormat::F16 && !ctx.features.contains(wgpu::Features::SHADER_F16) {
+            return Err(Error::Limit(format!(
+                "f16 weights need the SHADER_F16 feature, which {} does not offer; \
+                 run with f32 weights (the default, without --f16)",
+                ctx.describe()
+            )));
+        }
         let up = |name: &str, data: &[f32]| ctx.buffer_init(name, data);
         // Matrices are stored transposed and packed by four rows (session_matvec.wgsl).
-        let up_t =
-            |name: &str, data: &[f32], rows: usize| ctx.buffer_init(name, &pack_rows4(data, rows));
+        let up_t = |name: &str, data: &[f32], rows: usize| {
+            let packed = pack_rows4(data, rows);
+            match format {
+                WeightFormat::F32 => ctx.buffer_init(name, &packed),
+                WeightFormat::F16 => {
+                    let half: Vec<u16> = packed
+                        .iter()
+                        .map(|&v| half::f16::from_f32(v).to_bits())
+                        .collect();
+                    ctx.buffer_init(name, &half)
+                }
+            }
+        };
         let c = &model.config;
         let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
         let layers = model
@@ -216,7 +273,8 @@ impl GpuModel {
             ln_f: up("ln_f", &[&model.ln_f_w[..], &model.ln_f_b[..]].concat())?,
             lm_head: up_t("lm_head", &model.lm_head, vp)?,
             zero: ctx.buffer_zeroed("zero", 16)?,
-            dense: DenseKernels::new(ctx)?,
+            dense: DenseKernels::new(ctx, format)?,
+            format,
             mixer: MixerKernels::new(ctx)?,
             sampler: GpuSampler::new(ctx)?,
             layers,
@@ -226,6 +284,11 @@ impl GpuModel {
         Ok(GpuModel {
             inner: Arc::new(inner),
         })
+    }
+
+    /// How the matrices are stored.
+    pub fn format(&self) -> WeightFormat {
+        self.inner.format
     }
 
     /// The model's configuration.
