@@ -23,8 +23,11 @@ pub struct BenchSpec {
     pub lens: Vec<usize>,
     /// Methods to run at each length.
     pub methods: Vec<Method>,
-    /// Time the long-convolution schedule alone (M * D chained channels).
+    /// Time the long-convolution schedule alone (M * D chained channels), and nothing
+    /// end to end.
     pub mixer_only: bool,
+    /// Time the mixer alone as well as end to end.
+    pub with_mixer: bool,
     /// Seed of the random model.
     pub seed: u64,
     /// Flash tiles of this side and larger use FFTs.
@@ -142,7 +145,7 @@ pub fn run(
     let model = Model::random(cfg, spec.seed)?;
     let mut copy_gbps = 0f64;
     let mut results: Vec<BenchResult> = Vec::new();
-    if spec.mixer_only {
+    if spec.mixer_only || spec.with_mixer {
         let kernels = MixerKernels::new(ctx)?;
         for &len in &spec.lens {
             let filter = stacked_filters(&model, len)?;
@@ -156,7 +159,8 @@ pub fn run(
                 results.push(r);
             }
         }
-    } else {
+    }
+    if !spec.mixer_only {
         let mut models = vec![GpuModel::new(ctx, model.clone())?];
         if spec.f16 {
             models.push(GpuModel::with_format(ctx, model, WeightFormat::F16)?);

@@ -13,6 +13,8 @@ use flashconv::{
     gpu, Config, Error, GpuContext, GpuModel, Method, Model, Result, Session, SessionOptions,
 };
 use std::io::Write;
+
+mod plot;
 use std::path::PathBuf;
 
 /// Exact generation from Hyena / HyenaDNA models on any GPU, in near-linear time.
@@ -226,6 +228,12 @@ struct BenchArgs {
     /// End to end: run every method with f16 weights too (needs SHADER_F16).
     #[arg(long)]
     f16: bool,
+    /// Time the mixer alone as well as end to end (both in one report).
+    #[arg(long, conflicts_with = "mixer_only")]
+    with_mixer: bool,
+    /// Draw tokens/s (end to end) and mixer seconds against L, per method, into this PNG.
+    #[arg(long, value_name = "OUT.png")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -585,6 +593,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         fft_min_tile: 0,
         latency: a.latency,
         f16: a.f16,
+        with_mixer: a.with_mixer,
     };
     let ctx = device()?;
     let spec = BenchSpec {
@@ -604,7 +613,13 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             "end to end"
         }
     );
-    let runs = (spec.lens.len() * spec.methods.len()) as u64;
+    let per_len = spec.methods.len() * if spec.f16 { 2 } else { 1 };
+    let runs = spec.lens.len() as u64
+        * match (spec.mixer_only, spec.with_mixer) {
+            (true, _) => spec.methods.len(),
+            (false, true) => spec.methods.len() + per_len,
+            (false, false) => per_len,
+        } as u64;
     let bar = progress_bar(
         runs,
         "{elapsed_precise} [{bar:30}] {pos}/{len} measurements (current one running)",
@@ -614,7 +629,12 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         bar.suspend(|| print_result(r));
     })?;
     bar.finish_and_clear();
-    print_report(&spec, &report, a.json.as_deref())
+    print_report(&spec, &report, a.json.as_deref())?;
+    if let Some(path) = &a.plot {
+        plot::draw(&report, path)?;
+        eprintln!("plot written to {}", path.display());
+    }
+    Ok(())
 }
 
 /// A result's method, with "(f16)" for f16 weights.
