@@ -33,21 +33,26 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::input(format!("drawing {}: {e}", path.display()))
 }
 
+/// What a panel plots of a result.
+type Value = fn(&BenchResult) -> f64;
+/// A panel: the results' mode, the axis label, the value.
+type Panel = (&'static str, &'static str, Value);
+
+fn tokens_per_s(r: &BenchResult) -> f64 {
+    r.tokens_per_s
+}
+
+fn seconds(r: &BenchResult) -> f64 {
+    r.seconds
+}
+
 /// Draws the report's end-to-end tokens/s and mixer seconds against L into `path`
 /// (a panel per mode present in the report).
 pub fn draw(report: &BenchReport, path: &Path) -> Result<()> {
     register_font()?;
-    let panels: Vec<(&str, &str, fn(&BenchResult) -> f64)> = [
-        (
-            "end_to_end",
-            "tokens/s, end to end",
-            (|r: &BenchResult| r.tokens_per_s) as fn(&BenchResult) -> f64,
-        ),
-        (
-            "mixer",
-            "mixer seconds (whole sequence)",
-            |r: &BenchResult| r.seconds,
-        ),
+    let panels: Vec<Panel> = [
+        ("end_to_end", "tokens/s, end to end", tokens_per_s as Value),
+        ("mixer", "mixer seconds (whole sequence)", seconds),
     ]
     .into_iter()
     .filter(|(mode, _, _)| report.results.iter().any(|r| r.mode == *mode))
@@ -78,7 +83,7 @@ fn draw_panel(
     area: &Area<'_>,
     mode: &str,
     label: &str,
-    value: fn(&BenchResult) -> f64,
+    value: Value,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let rows: Vec<&BenchResult> = report.results.iter().filter(|r| r.mode == mode).collect();
     // Both axes logarithmic, drawn as log2 L and log10 value on linear axes so that
