@@ -147,3 +147,84 @@ pub fn drive(
     };
     session.generate(&prompt, &opts, |id| on_text(loaded.tokenizer.token_str(id)))
 }
+
+impl Drop for Generation {
+    /// A generation nobody listens to any more (the window closed) stops.
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver without a window, on a device flashconv creates (lavapipe in CI).
+    use super::*;
+    use flashconv::session::StopReason;
+
+    fn loaded() -> Loaded {
+        let ctx = GpuContext::new().expect("a wgpu adapter (WGPU_BACKEND=vulkan on lavapipe)");
+        load(&ctx).expect("the bundled model loads")
+    }
+
+    fn request(prompt: &str, max_tokens: usize) -> Request {
+        Request {
+            prompt: prompt.into(),
+            max_tokens,
+            temperature: 0.0,
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn streams_every_token_as_text() {
+        let l = loaded();
+        let mut text = String::new();
+        let stats = drive(&l, &request("The ", 40), CancelHandle::new(), |t| {
+            text.push_str(&t)
+        })
+        .unwrap();
+        assert_eq!(stats.tokens.len(), 40);
+        assert_eq!(stats.stop, StopReason::MaxTokens);
+        assert_eq!(text, l.tokenizer.decode(&stats.tokens));
+        // The bundled model writes English-shaped text: mostly letters and spaces.
+        let letters = text
+            .chars()
+            .filter(|c| c.is_ascii_alphabetic() || *c == ' ');
+        assert!(letters.count() > 30, "{text:?}");
+    }
+
+    #[test]
+    fn stop_ends_generation_early() {
+        let l = loaded();
+        let cancel = CancelHandle::new();
+        let mut n = 0;
+        let stats = drive(&l, &request("The ", 200), cancel.clone(), |_| {
+            n += 1;
+            if n == 3 {
+                cancel.cancel();
+            }
+        })
+        .unwrap();
+        assert_eq!(stats.stop, StopReason::Cancelled);
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn empty_prompt_is_an_error_not_a_panic() {
+        let l = loaded();
+        let e = drive(&l, &request("", 10), CancelHandle::new(), |_| {}).unwrap_err();
+        assert!(e.to_string().contains("prompt is empty"), "{e}");
+    }
+
+    #[test]
+    fn generation_thread_reports_text_then_finished() {
+        let g = Generation::start(loaded(), request("The ", 10), |_| {}).unwrap();
+        let mut events = Vec::new();
+        while !matches!(events.last(), Some(Event::Finished(_) | Event::Failed(_))) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            events.extend(g.poll());
+        }
+        assert_eq!(events.len(), 11, "{events:?}");
+        assert!(events[..10].iter().all(|e| matches!(e, Event::Text(_))));
+    }
+}
