@@ -3,14 +3,16 @@
 # saves a screenshot of its window (egui's own screenshot, read back from the GPU) and
 # closes. Fails unless tokens were generated and the screenshot was written.
 #
-#   examples/desktop/run-xvfb.sh [OUT.png]      (default: target/desktop-xvfb.png)
+#   examples/desktop/run-xvfb.sh [OUT.png]   (default: examples/desktop/target/desktop-xvfb.png)
 #
 # Needs Xvfb and the X11 libraries winit loads (xvfb libx11-xcb1 libxcursor1 libxi6
-# libxrandr2 libxkbcommon-x11-0 on Debian). WGPU_BACKEND defaults to vulkan (lavapipe
+# libxkbcommon-x11-0 on Debian). WGPU_BACKEND defaults to vulkan (lavapipe
 # without a GPU); FLASHCONV_DESKTOP_ARGS adds options (e.g. "--temperature 0").
 set -euo pipefail
-cd "$(dirname "$0")"
-out="${1:-target/desktop-xvfb.png}"
+here=$(dirname "$0")
+# OUT is relative to where the script is called from.
+out=$(realpath -m "${1:-$here/target/desktop-xvfb.png}")
+cd "$here"
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 unset WAYLAND_DISPLAY
 # Without a runtime directory Mesa's Wayland probing prints errors (harmless).
@@ -51,4 +53,4 @@ timeout 600 ./target/release/flashconv-desktop \
     --auto-prompt "The compiler " --max-tokens 300 --temperature 0.7 --seed 1 \
     --screenshot "$out" --exit-after ${FLASHCONV_DESKTOP_ARGS:-}
 test -s "$out"
-echo "window open for $(($(date +%s) - start)) s; screenshot: $(realpath "$out")"
+echo "window open for $(($(date +%s) - start)) s; screenshot: $out"

@@ -256,6 +256,8 @@ impl DesktopApp {
                 }
                 Event::Failed(e) => {
                     self.generation = None;
+                    // The status line goes back to "ready"; the error shows below it.
+                    self.progress.started = None;
                     self.set_error(format!("generation failed: {e}"));
                 }
             }
