@@ -60,12 +60,36 @@ fn wgpu_options() -> egui_wgpu::WgpuConfiguration {
             required_limits: adapter.limits(),
             ..Default::default()
         }),
+        native_adapter_selector: std::env::var("WGPU_ADAPTER_NAME").ok().map(adapter_by_name),
         ..egui_wgpu::WgpuSetupCreateNew::without_display_handle()
     };
     egui_wgpu::WgpuConfiguration {
         wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(setup),
         ..Default::default()
     }
+}
+
+/// Picks the first adapter whose name contains `want` (case-insensitive) and that can
+/// draw to the window, as the CLI honours `WGPU_ADAPTER_NAME`.
+fn adapter_by_name(want: String) -> egui_wgpu::NativeAdapterSelectorMethod {
+    let want = want.to_lowercase();
+    Arc::new(move |adapters, surface| {
+        adapters
+            .iter()
+            .find(|a| {
+                a.get_info().name.to_lowercase().contains(&want)
+                    && surface.is_none_or(|s| a.is_surface_supported(s))
+            })
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                format!(
+                    "no adapter matching WGPU_ADAPTER_NAME={want:?} can draw the window \
+                     (adapters: {})",
+                    names.join(", ")
+                )
+            })
+    })
 }
 
 fn main() -> ExitCode {
