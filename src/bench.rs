@@ -6,9 +6,9 @@ use crate::error::Result;
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
 use crate::mixer::{Method, Mixer, MixerIo, MixerKernels};
 use crate::session::{session_len, GenerateOptions, GpuModel, Session, SessionOptions};
+use crate::Instant;
 use crate::{Config, Model};
 use serde::Serialize;
-use std::time::Instant;
 
 /// What to measure.
 #[derive(Clone, Debug)]

@@ -18,6 +18,8 @@ pub mod sampling;
 pub mod session;
 pub mod tiling;
 pub mod tokenizer;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use config::Config;
 pub use error::{Error, Result};
@@ -25,6 +27,13 @@ pub use gpu::GpuContext;
 pub use mixer::Method;
 pub use model::Model;
 pub use session::{GpuModel, Session, SessionMemory, SessionOptions};
+
+/// A monotonic clock that also works in a browser (`std::time::Instant` panics on
+/// wasm32-unknown-unknown; `web-time` reads `performance.now()` there).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use std::time::Instant;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use web_time::Instant;
 
 /// Every WGSL module flashconv compiles, as (name, complete source): concatenations
 /// (the FFT library before the shaders that call it) included. A CPU test validates each
