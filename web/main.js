@@ -69,7 +69,7 @@ async function load() {
     setStatus('no-webgpu',
       'This browser has no WebGPU (navigator.gpu is missing), so the model cannot run here. ' +
       'Use a recent Chrome, Edge or Firefox with WebGPU turned on (Chromium on Linux: ' +
-      '--enable-unsafe-webgpu), served over http://localhost or https.');
+      'start it with --enable-unsafe-webgpu), served over http://localhost or https.');
     $('loading').hidden = true;
     return;
   }
@@ -79,8 +79,8 @@ async function load() {
   if (!probe) {
     setStatus('no-webgpu',
       'This browser has WebGPU but gave no adapter (navigator.gpu.requestAdapter() returned ' +
-      'null): the GPU is blocklisted or WebGPU is turned off. Chromium on Linux: ' +
-      '--enable-unsafe-webgpu.');
+      'null): the GPU is blocklisted or WebGPU is turned off (Chromium on Linux: start it ' +
+      'with --enable-unsafe-webgpu).');
     $('loading').hidden = true;
     return;
   }

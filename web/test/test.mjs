@@ -117,6 +117,17 @@ try {
   check('page has WebGPU and loaded the model', loaded.phase === 'ready',
     loaded.phase === 'ready' ? loaded.adapter : `${loaded.phase}: ${loaded.error ?? await page.$eval('#status', (e) => e.textContent)}`);
   if (loaded.phase === 'ready') {
+    // Stop: a long sampled run, stopped after its first batch.
+    await page.$eval('#max-tokens', (e) => { e.value = '1000'; });
+    await page.click('#generate');
+    await page.waitForFunction(() => window.flashconv.phase !== 'generating' ||
+      document.getElementById('output').textContent.length > 8, { timeout: TIMEOUT_MS });
+    await page.click('#stop');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.flashconv.phase), { timeout: TIMEOUT_MS });
+    const stopped = await page.evaluate(() => ({ error: window.flashconv.error, result: window.flashconv.result }));
+    check('the stop button stops a generation', stopped.result?.stop === 'cancelled' && stopped.result.tokens.length < 1000,
+      stopped.error ?? `stop: ${stopped.result?.stop}, ${stopped.result?.tokens.length} tokens`);
+
     // Generate through the page's own controls.
     await page.$eval('#prompt', (e, v) => { e.value = v; }, PROMPT);
     await page.$eval('#temperature', (e) => { e.value = '0'; e.dispatchEvent(new Event('input')); });
@@ -170,6 +181,18 @@ try {
     }
     check('browser logits equal the CLI\'s within the tolerance', maxDiff < TOLERANCE,
       `max |logit difference| ${maxDiff.toExponential(2)} (position ${where}) over ${n} positions`);
+  }
+  if (loaded.phase === 'ready') {
+    // A sampled run on the GPU (temperature 0.8, the page's default seed), as a person
+    // would start it, for the screenshot.
+    await page.$eval('#temperature', (e) => { e.value = '0.8'; e.dispatchEvent(new Event('input')); });
+    await page.$eval('#max-tokens', (e) => { e.value = '300'; });
+    await page.$eval('#seed', (e) => { e.value = '299792458'; });
+    await page.click('#generate');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.flashconv.phase), { timeout: TIMEOUT_MS });
+    const sampled = await page.evaluate(() => ({ error: window.flashconv.error, result: window.flashconv.result }));
+    check('a sampled run (temperature 0.8) generates 300 tokens', sampled.result?.tokens.length === 300,
+      sampled.error ?? `${sampled.result?.tokens.length} tokens, ${sampled.result?.tokens_per_second.toFixed(1)} tokens/s`);
   }
   const shot = path.join(artifacts, 'web.png');
   await page.screenshot({ path: shot, fullPage: true });
