@@ -70,8 +70,8 @@ impl Drop for BusyGuard {
     }
 }
 
-/// Options of [`WebModel::generate`] (a plain JavaScript object works too: wasm-bindgen
-/// builds it with `new GenerateParams()` and the setters).
+/// Options of [`WebModel::generate`]: in JavaScript `new GenerateParams()` (the defaults
+/// below), then set the fields.
 #[wasm_bindgen]
 #[derive(Clone, Debug)]
 pub struct GenerateParams {
@@ -245,13 +245,13 @@ async fn run_generation(
     let len = session_len(config, prompt_ids.len(), max_tokens).map_err(js_err)?;
     let mut sopts = SessionOptions::new(Method::Flash, len);
     sopts.tokens_per_submit = params.tokens_per_submit.clamp(1, 1024) as usize;
-    let mut session = Session::new(&inner.model, sopts).map_err(js_err)?;
     if !(params.seed.is_finite() && params.seed >= 0.0 && params.seed <= u64::MAX as f64) {
         return Err(JsError::new(&format!(
             "the seed must be a whole number >= 0, got {}",
             params.seed
         )));
     }
+    let mut session = Session::new(&inner.model, sopts).map_err(js_err)?;
     let opts = GenerateOptions {
         max_tokens,
         sampling: SamplingParams {
