@@ -8,9 +8,9 @@ use crate::mixer::{Method, Mixer, MixerIo, MixerKernels};
 use crate::session::{
     session_len, GenerateOptions, GpuModel, Session, SessionOptions, WeightFormat,
 };
+use crate::Instant;
 use crate::{Config, Model};
 use serde::Serialize;
-use std::time::Instant;
 
 /// What to measure.
 #[derive(Clone, Debug)]

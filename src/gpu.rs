@@ -4,10 +4,77 @@
 //!
 //! Also the small pieces every GPU module shares: compute kernels with explicit bind
 //! group layouts ([`Kernel`]), a uniform arena of per-dispatch parameters addressed with
-//! dynamic offsets ([`ParamArena`]), buffer creation and blocking read-back.
+//! dynamic offsets ([`ParamArena`]), buffer creation and read-back.
+//!
+//! The API is async-first: [`GpuContext::new_async`] and [`GpuContext::read_via_async`]
+//! never block, so they run in a browser (wasm32, WebGPU), where the page's event loop
+//! completes buffer mappings. The blocking calls ([`GpuContext::new`],
+//! [`GpuContext::read_via`], ...) are the same futures driven by [`block_on`]: natively
+//! pollster, with the device polled inside the future; on the web a blocking call that
+//! would have to wait returns an error naming the async call to use instead.
 
 use crate::error::{Error, Result};
-use std::sync::{mpsc, Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+/// Runs `fut` to completion on this thread (pollster). Futures of this module poll the
+/// device themselves before they wait on a callback, so this never hangs.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+    pollster::block_on(fut)
+}
+
+/// On the web nothing may block: the future is polled once and must be ready (work that
+/// waits on the GPU is not). A future that is not ready is an error naming the cause.
+#[cfg(target_arch = "wasm32")]
+pub fn block_on<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut fut = std::pin::pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(Error::gpu(
+            "a blocking call had to wait for the GPU, which cannot be done in a browser: \
+             use the async API (GpuContext::read_via_async, Session::start_generation)",
+        )),
+    }
+}
+
+/// A one-value channel for wgpu callbacks: the callback sends, an async reader awaits.
+/// (std's mpsc cannot be awaited; this is all flashconv needs of a futures crate.)
+struct Oneshot<T>(Arc<Mutex<(Option<T>, Option<Waker>)>>);
+
+impl<T> Oneshot<T> {
+    fn new() -> (Self, Self) {
+        let shared = Arc::new(Mutex::new((None, None)));
+        (Oneshot(shared.clone()), Oneshot(shared))
+    }
+
+    fn send(&self, value: T) {
+        if let Ok(mut g) = self.0.lock() {
+            g.0 = Some(value);
+            if let Some(w) = g.1.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl<T> Future for Oneshot<T> {
+    type Output = Result<T>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let Ok(mut g) = self.0.lock() else {
+            return Poll::Ready(Err(Error::gpu("callback channel lock poisoned")));
+        };
+        match g.0.take() {
+            Some(v) => Poll::Ready(Ok(v)),
+            None => {
+                g.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
 
 /// A wgpu device and queue plus what flashconv needs to know about them.
 #[derive(Clone, Debug)]
@@ -82,6 +149,7 @@ pub fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
 }
 
 /// All adapters the instance can see (for `flashconv info`).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
 }
@@ -90,9 +158,16 @@ pub fn list_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
 /// when that is set, else wgpu's default choice (high performance unless
 /// `WGPU_POWER_PREF` says otherwise).
 pub fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    block_on(pick_adapter_async(instance))
+}
+
+/// [`pick_adapter`] without blocking (in a browser: the page's WebGPU adapter; there is
+/// no environment, so `WGPU_ADAPTER_NAME` does not apply).
+pub async fn pick_adapter_async(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    #[cfg(not(target_arch = "wasm32"))]
     if let Ok(want) = std::env::var("WGPU_ADAPTER_NAME") {
         let want_lc = want.to_lowercase();
-        let adapters = list_adapters(instance);
+        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         return adapters
             .into_iter()
@@ -109,12 +184,19 @@ pub fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
             .unwrap_or(wgpu::PowerPreference::HighPerformance),
         ..Default::default()
     };
-    pollster::block_on(instance.request_adapter(&opts)).map_err(|e| {
-        Error::gpu(format!(
-            "no GPU adapter found ({e}). On Linux without a GPU install Mesa's software \
-             Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1 \
-             (and check WGPU_BACKEND)"
-        ))
+    instance.request_adapter(&opts).await.map_err(|e| {
+        if cfg!(target_arch = "wasm32") {
+            Error::gpu(format!(
+                "no WebGPU adapter ({e}): this browser has WebGPU turned off or no GPU it \
+                 supports (Chromium: try --enable-unsafe-webgpu)"
+            ))
+        } else {
+            Error::gpu(format!(
+                "no GPU adapter found ({e}). On Linux without a GPU install Mesa's software \
+                 Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1 \
+                 (and check WGPU_BACKEND)"
+            ))
+        }
     })
 }
 
@@ -122,9 +204,14 @@ impl GpuContext {
     /// Creates a device on the adapter chosen by [`pick_adapter`], with the adapter's real
     /// limits and the optional features of [`wanted_features`] that it has.
     pub fn new() -> Result<Self> {
+        block_on(Self::new_async())
+    }
+
+    /// [`GpuContext::new`] without blocking: the way to get a device in a browser.
+    pub async fn new_async() -> Result<Self> {
         let instance = instance_from_env();
-        let adapter = pick_adapter(&instance)?;
-        Self::on_adapter(&adapter)
+        let adapter = pick_adapter_async(&instance).await?;
+        Self::on_adapter_with_limits_async(&adapter, |_| {}).await
     }
 
     /// Like [`GpuContext::new`] on one of `backends` only (e.g. `wgpu::Backends::GL` to
@@ -155,6 +242,14 @@ impl GpuContext {
         adapter: &wgpu::Adapter,
         adjust: impl FnOnce(&mut wgpu::Limits),
     ) -> Result<Self> {
+        block_on(Self::on_adapter_with_limits_async(adapter, adjust))
+    }
+
+    /// [`GpuContext::on_adapter_with_limits`] without blocking.
+    pub async fn on_adapter_with_limits_async(
+        adapter: &wgpu::Adapter,
+        adjust: impl FnOnce(&mut wgpu::Limits),
+    ) -> Result<Self> {
         let features = adapter.features() & wanted_features();
         let mut limits = adapter.limits();
         adjust(&mut limits);
@@ -166,7 +261,9 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
             .map_err(|e| Error::gpu(format!("request_device failed: {e}")))?;
         let ctx = Self::from_device(device, queue, adapter.get_info());
         // wgpu's default handler panics on an uncaught error; record it instead, so the
@@ -277,13 +374,37 @@ impl GpuContext {
 
     /// Copies `size` bytes at `offset` of `buf` back to the CPU, waiting for the GPU.
     pub fn read_bytes(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
-        self.read_via(buf, offset, size, &self.staging_buffer(size))
+        block_on(self.read_bytes_async(buf, offset, size))
+    }
+
+    /// [`GpuContext::read_bytes`] without blocking.
+    pub async fn read_bytes_async(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    ) -> Result<Vec<u8>> {
+        self.read_via_async(buf, offset, size, &self.staging_buffer(size))
+            .await
     }
 
     /// Like [`GpuContext::read_bytes`] through a caller-owned staging buffer (from
     /// [`GpuContext::staging_buffer`], at least `size` bytes), so a per-token read
     /// allocates nothing on the GPU.
     pub fn read_via(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+        staging: &wgpu::Buffer,
+    ) -> Result<Vec<u8>> {
+        block_on(self.read_via_async(buf, offset, size, staging))
+    }
+
+    /// [`GpuContext::read_via`] without blocking: the copy is submitted and the staging
+    /// buffer mapped; natively the device is polled here, on the web the browser
+    /// completes the mapping while the page's event loop runs.
+    pub async fn read_via_async(
         &self,
         buf: &wgpu::Buffer,
         offset: u64,
@@ -300,14 +421,16 @@ impl GpuContext {
         enc.copy_buffer_to_buffer(buf, offset, staging, 0, size);
         self.queue.submit([enc.finish()]);
         let slice = staging.slice(0..size);
-        let (tx, rx) = mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
+        let (tx, rx) = Oneshot::new();
+        slice.map_async(wgpu::MapMode::Read, move |r| tx.send(r));
         self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::gpu("buffer map callback never ran"))?
-            .map_err(|e| Error::gpu(format!("buffer map failed: {e}")))?;
+        let mapped = rx.await?;
+        // Errors recorded while the map was pending (on the web they arrive meanwhile).
+        if let Err(e) = self.take_errors() {
+            staging.unmap();
+            return Err(e);
+        }
+        mapped.map_err(|e| Error::gpu(format!("buffer map failed: {e}")))?;
         let out = slice
             .get_mapped_range()
             .map_err(|e| Error::gpu(format!("get_mapped_range failed: {e}")))?
@@ -328,8 +451,22 @@ impl GpuContext {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    /// Waits for all submitted work without blocking, then returns the recorded errors
+    /// as [`GpuContext::wait`] does (on the web: after a small read-back, by which time
+    /// the browser has reported the errors of the work before it).
+    pub async fn wait_async(&self) -> Result<()> {
+        if cfg!(target_arch = "wasm32") {
+            let probe = self.buffer_zeroed("wait probe", 16)?;
+            self.read_bytes_async(&probe, 0, 4).await.map(|_| ())
+        } else {
+            self.wait()
+        }
+    }
+
     /// Blocks until all submitted work has finished; returns any wgpu error recorded
     /// since the last call (validation, out of memory, device lost) as [`Error::Gpu`].
+    /// On the web it does not block: the device cannot be polled there, so it returns
+    /// the errors recorded so far.
     pub fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
@@ -466,9 +603,28 @@ impl Kernel {
             compilation_options: Default::default(),
             cache: None,
         });
+        // Natively the scope's error is waited for here. On the web nothing may block:
+        // the scope is popped and a task records its error in the context's error log,
+        // which the next wait or read-back returns (GpuContext::wait_async).
+        #[cfg(not(target_arch = "wasm32"))]
         if let Some(err) = pollster::block_on(scope.pop()) {
             let msg = describe_wgpu_error(&err);
             return Err(Error::gpu(format!("compiling kernel '{entry}': {msg}")));
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let pop = scope.pop();
+            let slot = ctx.errors.clone();
+            let entry = entry.to_string();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(err) = pop.await {
+                    let msg = format!("compiling kernel '{entry}': {}", describe_wgpu_error(&err));
+                    log::error!("wgpu: {msg}");
+                    if let Ok(mut v) = slot.lock() {
+                        v.push(msg);
+                    }
+                }
+            });
         }
         Ok(Kernel {
             pipeline,

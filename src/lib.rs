@@ -2,6 +2,10 @@
 //! on any GPU through wgpu, in near-linear time with the relaxed tiling of Flash
 //! Inference (arXiv 2410.12982).
 #![warn(missing_docs)]
+// On wasm32 wgpu's handles are neither Send nor Sync (the browser's WebGPU objects live on
+// one thread), so the Arcs that share them natively trip this lint there; natively they
+// are Send + Sync and it does not fire.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
 pub mod bench;
 pub mod bundled;
@@ -19,6 +23,8 @@ pub mod session;
 pub mod tiling;
 pub mod tokenizer;
 pub mod tuning;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use config::Config;
 pub use error::{Error, Result};
@@ -26,6 +32,13 @@ pub use gpu::GpuContext;
 pub use mixer::Method;
 pub use model::Model;
 pub use session::{GpuModel, Session, SessionMemory, SessionOptions};
+
+/// A monotonic clock that also works in a browser (`std::time::Instant` panics on
+/// wasm32-unknown-unknown; `web-time` reads `performance.now()` there).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use std::time::Instant;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use web_time::Instant;
 
 /// Every WGSL module flashconv compiles, as (name, complete source): concatenations
 /// (the FFT library before the shaders that call it) included. A CPU test validates each

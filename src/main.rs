@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use flashconv::bench::{self, BenchSpec};
 use flashconv::bundled;
 use flashconv::model::write_f32;
-use flashconv::sampling::SamplingParams;
+use flashconv::sampling::{top2_margin, SamplingParams};
 use flashconv::session::{
     check_ids, session_len, CancelHandle, GenerateOptions, StopReason, WeightFormat,
 };
@@ -168,6 +168,10 @@ struct GenerateArgs {
     /// adapter (lavapipe), where the sampling kernels measured slower than the CPU path.
     #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
     sampler: String,
+    /// Print one JSON object (prompt_ids, tokens, text, stop, tokens_per_second,
+    /// adapter) instead of streaming the text (the browser test compares its ids).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -419,8 +423,11 @@ fn generate(a: GenerateArgs) -> Result<()> {
         },
     };
     let mut out = std::io::stdout().lock();
-    let _ = write!(out, "{}", tok.decode(&prompt));
-    let _ = out.flush();
+    let stream = !a.json;
+    if stream {
+        let _ = write!(out, "{}", tok.decode(&prompt));
+        let _ = out.flush();
+    }
     // When the text streams to a terminal it is its own progress; a bar only when
     // stdout goes elsewhere (a file, a pipe).
     use std::io::IsTerminal;
@@ -433,11 +440,26 @@ fn generate(a: GenerateArgs) -> Result<()> {
         )
     };
     let stats = session.generate(&prompt, &opts, |id| {
-        let _ = write!(out, "{}", tok.token_str(id));
-        let _ = out.flush();
+        if stream {
+            let _ = write!(out, "{}", tok.token_str(id));
+            let _ = out.flush();
+        }
         bar.inc(1);
     })?;
     bar.finish_and_clear();
+    if a.json {
+        let v = serde_json::json!({
+            "prompt_ids": prompt,
+            "tokens": stats.tokens,
+            "text": tok.decode(&stats.tokens),
+            "stop": format!("{:?}", stats.stop),
+            "tokens_per_second": stats.tokens_per_second(),
+            "method": method.name(),
+            "adapter": ctx.describe(),
+        });
+        let _ = writeln!(out, "{v}");
+        return Ok(());
+    }
     let _ = writeln!(out);
     if stats.stop == StopReason::SequenceFull {
         eprintln!(
@@ -543,6 +565,11 @@ fn score(a: ScoreArgs) -> Result<()> {
         let v = serde_json::json!({
             "tokens": ids,
             "logprobs": logprobs,
+            // The top-2 logit margin of every position (over the real vocabulary): where
+            // it is small, drivers may disagree on the greedy token.
+            "top2_margins": (0..n)
+                .map(|t| top2_margin(&logits[t * vp..t * vp + gm.config().vocab_size]))
+                .collect::<Vec<f32>>(),
             "nll": nll,
             "mean_nll": mean,
             "perplexity": ppl,

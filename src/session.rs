@@ -10,9 +10,9 @@ use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, MixerMemory, GATE_LIB_W
 use crate::model::{Layer, Model};
 use crate::sampling::{self, SamplingParams};
 use crate::sampling::{Draw, GpuSampler};
+use crate::Instant;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// WGSL source of the embedding kernel.
 pub const SESSION_WGSL: &str = include_str!("../shaders/session.wgsl");
@@ -791,12 +791,18 @@ impl Session {
     /// Logits (padded vocabulary) of position `t`, which must be among the last
     /// `logit_rows` consumed positions. Waits for the GPU.
     pub fn logits(&self, t: usize) -> Result<Vec<f32>> {
+        crate::gpu::block_on(self.logits_async(t))
+    }
+
+    /// [`Session::logits`] without blocking.
+    pub async fn logits_async(&self, t: usize) -> Result<Vec<f32>> {
         let row = self.check_row(t)?;
         let vp = self.model.config().padded_vocab() as u64;
         let bytes = self
             .model
             .ctx()
-            .read_via(&self.logits, row * vp * 4, vp * 4, &self.staging)?;
+            .read_via_async(&self.logits, row * vp * 4, vp * 4, &self.staging)
+            .await?;
         self.count_submits(1);
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
@@ -855,12 +861,32 @@ impl Session {
     /// `on_token` with each new token as it arrives. Tokens are sampled on the GPU and
     /// read back every `tokens_per_submit` tokens (one submit and one wait per batch),
     /// unless `opts.cpu_sampling` asks for the CPU path (one wait per token).
+    ///
+    /// This is [`Session::start_generation`] driven to the end on this thread; on the
+    /// web (no blocking) use that instead.
     pub fn generate(
         &mut self,
         prompt: &[u32],
         opts: &GenerateOptions,
         mut on_token: impl FnMut(u32),
     ) -> Result<GenerationStats> {
+        crate::gpu::block_on(async {
+            let mut generation = self.start_generation(prompt, opts.clone())?;
+            while generation.next_batch_with(&mut on_token).await?.is_some() {}
+            Ok(generation.stats())
+        })
+    }
+
+    /// Consumes `prompt` and returns a [`Generation`]: a stream of generated tokens, one
+    /// batch per [`Generation::next_batch`] (a batch is `tokens_per_submit` tokens drawn
+    /// on the GPU and read back once; one token with `cpu_sampling`). Nothing here or
+    /// there blocks, so a browser page or a GUI event loop can drive it, and
+    /// `opts.cancel` stops it between tokens.
+    pub fn start_generation(
+        &mut self,
+        prompt: &[u32],
+        opts: GenerateOptions,
+    ) -> Result<Generation<'_>> {
         opts.sampling.validate()?;
         self.check_not_overrun()?;
         if prompt.is_empty() && self.pos == 0 {
@@ -871,118 +897,187 @@ impl Session {
         }
         let start = Instant::now();
         self.feed(prompt)?;
-        let prompt_time = start.elapsed().as_secs_f64();
-        let gen_start = Instant::now();
-        let counts_before = self.counts();
-        let mut tokens = Vec::new();
-        let stop = if opts.cpu_sampling {
-            self.generate_cpu(opts, &mut tokens, &mut on_token)?
-        } else {
-            self.generate_gpu(opts, &mut tokens, &mut on_token)?
-        };
-        Ok(GenerationStats {
-            tokens,
-            stop,
-            prompt_seconds: prompt_time,
-            generate_seconds: gen_start.elapsed().as_secs_f64(),
-            dispatches: self.counts().0 - counts_before.0,
-            submits: self.counts().1 - counts_before.1,
+        let prompt_seconds = start.elapsed().as_secs_f64();
+        Ok(Generation {
+            counts_before: self.counts(),
+            session: self,
+            opts,
+            tokens: Vec::new(),
+            stop: None,
+            prompt_seconds,
+            gen_start: Instant::now(),
         })
     }
+}
 
-    /// The core path: read the last logits back, sample on the CPU, feed the token.
-    fn generate_cpu(
-        &mut self,
-        opts: &GenerateOptions,
-        tokens: &mut Vec<u32>,
-        on_token: &mut impl FnMut(u32),
-    ) -> Result<StopReason> {
-        let vocab = self.model.config().vocab_size;
-        while tokens.len() < opts.max_tokens {
-            if opts.cancel.is_cancelled() {
-                return Ok(StopReason::Cancelled);
-            }
-            let logits = self.logits(self.pos - 1)?;
-            let next = sampling::sample(&logits, vocab, &opts.sampling, 0, self.pos as u32);
-            if let Some(stop) = deliver(next, opts, tokens, on_token) {
-                return Ok(stop);
-            }
-            if tokens.len() == opts.max_tokens {
-                break;
-            }
-            if self.pos >= self.opts.len {
-                return Ok(StopReason::SequenceFull);
-            }
-            self.feed(&[next])?;
-        }
-        Ok(StopReason::MaxTokens)
+/// A generation in progress ([`Session::start_generation`]): call
+/// [`Generation::next_batch`] until it returns `None`, then [`Generation::stats`].
+#[derive(Debug)]
+pub struct Generation<'s> {
+    session: &'s mut Session,
+    opts: GenerateOptions,
+    tokens: Vec<u32>,
+    stop: Option<StopReason>,
+    prompt_seconds: f64,
+    gen_start: Instant,
+    counts_before: (u64, u64),
+}
+
+impl Generation<'_> {
+    /// The next batch of generated tokens, or `None` once generation has stopped
+    /// ([`Generation::stop_reason`] says why). After an error the generation is over.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<u32>>> {
+        self.next_batch_with(&mut |_| {}).await
     }
 
-    /// The GPU loop: per batch, draw a token on the GPU (into the tokens buffer the next
-    /// embedding reads) and run its position, `tokens_per_submit` times in one pass and
-    /// one submit; then read the batch's ids back once.
-    fn generate_gpu(
+    /// [`Generation::next_batch`], calling `on_token` with each token as it is
+    /// delivered (cancellation from inside `on_token` stops before the next token).
+    pub async fn next_batch_with(
         &mut self,
-        opts: &GenerateOptions,
-        tokens: &mut Vec<u32>,
         on_token: &mut impl FnMut(u32),
-    ) -> Result<StopReason> {
-        let ctx = self.model.ctx().clone();
-        let c = self.model.config();
-        let (vocab, vp) = (c.vocab_size, c.padded_vocab());
-        let rows = self.opts.logit_rows;
-        let batch = self.opts.tokens_per_submit.max(1);
-        let model = self.model.clone();
-        let sampler = &model.inner.sampler;
-        while tokens.len() < opts.max_tokens {
-            if opts.cancel.is_cancelled() {
-                return Ok(StopReason::Cancelled);
-            }
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            let mut drawn = 0;
-            let mut full = false;
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for k in 0..batch.min(opts.max_tokens - tokens.len()) {
-                    let t = self.pos - 1;
-                    let draw = Draw {
-                        row_off: ((t % rows) * vp) as u32,
-                        pos: self.pos as u32,
-                        out_idx: k as u32,
-                        row: 0,
-                    };
-                    let params = (&opts.sampling, vocab);
-                    let (arena, bind) = (&mut self.arena, &self.sample_bind);
-                    sampler.record(&mut pass, arena, bind, params, draw)?;
-                    drawn += 1;
-                    if tokens.len() + drawn == opts.max_tokens {
-                        break;
-                    }
-                    if self.pos >= self.opts.len {
-                        full = true;
-                        break;
-                    }
-                    self.record_token(&mut pass, self.pos)?;
-                    self.pos += 1;
-                }
-            }
-            self.arena.upload(&ctx);
-            ctx.queue.submit([enc.finish()]);
-            let bytes = ctx.read_via(&self.drawn, 0, drawn as u64 * 4, &self.drawn_staging)?;
-            self.count_submits(2);
-            let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-            for (i, &id) in ids.iter().enumerate() {
-                if let Some(stop) = deliver(id, opts, tokens, on_token) {
-                    // Positions after this token were already run.
-                    self.overrun = i + 1 < drawn;
-                    return Ok(stop);
-                }
-            }
-            if full {
-                return Ok(StopReason::SequenceFull);
+    ) -> Result<Option<Vec<u32>>> {
+        if self.stop.is_some() {
+            return Ok(None);
+        }
+        let first = self.tokens.len();
+        let step = if self.opts.cpu_sampling {
+            self.step_cpu(on_token).await
+        } else {
+            self.step_gpu(on_token).await
+        };
+        match step {
+            Ok(stop) => self.stop = stop,
+            Err(e) => {
+                // Nothing more can be trusted: the next call ends the stream.
+                self.stop = Some(StopReason::Cancelled);
+                return Err(e);
             }
         }
-        Ok(StopReason::MaxTokens)
+        if self.tokens.len() == first && self.stop.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(self.tokens[first..].to_vec()))
+    }
+
+    /// Why generation stopped (`None` while it can go on).
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stop
+    }
+
+    /// The tokens generated so far (the prompt not included).
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Counts and timings so far; `stop` is `Cancelled` if generation was left unfinished.
+    pub fn stats(&self) -> GenerationStats {
+        let counts = self.session.counts();
+        GenerationStats {
+            tokens: self.tokens.clone(),
+            stop: self.stop.unwrap_or(StopReason::Cancelled),
+            prompt_seconds: self.prompt_seconds,
+            generate_seconds: self.gen_start.elapsed().as_secs_f64(),
+            dispatches: counts.0 - self.counts_before.0,
+            submits: counts.1 - self.counts_before.1,
+        }
+    }
+
+    /// The core path, one token: read the last logits back, sample on the CPU, feed the
+    /// token. Returns why generation stops, if it does.
+    async fn step_cpu(&mut self, on_token: &mut impl FnMut(u32)) -> Result<Option<StopReason>> {
+        let opts = &self.opts;
+        let session = &mut *self.session;
+        if self.tokens.len() >= opts.max_tokens {
+            return Ok(Some(StopReason::MaxTokens));
+        }
+        if opts.cancel.is_cancelled() {
+            return Ok(Some(StopReason::Cancelled));
+        }
+        let vocab = session.model.config().vocab_size;
+        let logits = session.logits_async(session.pos - 1).await?;
+        let next = sampling::sample(&logits, vocab, &opts.sampling, 0, session.pos as u32);
+        if let Some(stop) = deliver(next, opts, &mut self.tokens, on_token) {
+            return Ok(Some(stop));
+        }
+        if self.tokens.len() == opts.max_tokens {
+            return Ok(Some(StopReason::MaxTokens));
+        }
+        if session.pos >= session.opts.len {
+            return Ok(Some(StopReason::SequenceFull));
+        }
+        session.feed(&[next])?;
+        Ok(None)
+    }
+
+    /// The GPU path, one batch: draw a token on the GPU (into the tokens buffer the next
+    /// embedding reads) and run its position, `tokens_per_submit` times in one pass and
+    /// one submit; then read the batch's ids back once.
+    async fn step_gpu(&mut self, on_token: &mut impl FnMut(u32)) -> Result<Option<StopReason>> {
+        let opts = &self.opts;
+        let tokens = &mut self.tokens;
+        let session = &mut *self.session;
+        if tokens.len() >= opts.max_tokens {
+            return Ok(Some(StopReason::MaxTokens));
+        }
+        if opts.cancel.is_cancelled() {
+            return Ok(Some(StopReason::Cancelled));
+        }
+        let ctx = session.model.ctx().clone();
+        let c = session.model.config();
+        let (vocab, vp) = (c.vocab_size, c.padded_vocab());
+        let rows = session.opts.logit_rows;
+        let batch = session.opts.tokens_per_submit.max(1);
+        let model = session.model.clone();
+        let sampler = &model.inner.sampler;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut drawn = 0;
+        let mut full = false;
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for k in 0..batch.min(opts.max_tokens - tokens.len()) {
+                let t = session.pos - 1;
+                let draw = Draw {
+                    row_off: ((t % rows) * vp) as u32,
+                    pos: session.pos as u32,
+                    out_idx: k as u32,
+                    row: 0,
+                };
+                let params = (&opts.sampling, vocab);
+                let (arena, bind) = (&mut session.arena, &session.sample_bind);
+                sampler.record(&mut pass, arena, bind, params, draw)?;
+                drawn += 1;
+                if tokens.len() + drawn == opts.max_tokens {
+                    break;
+                }
+                if session.pos >= session.opts.len {
+                    full = true;
+                    break;
+                }
+                session.record_token(&mut pass, session.pos)?;
+                session.pos += 1;
+            }
+        }
+        session.arena.upload(&ctx);
+        ctx.queue.submit([enc.finish()]);
+        let bytes = ctx
+            .read_via_async(&session.drawn, 0, drawn as u64 * 4, &session.drawn_staging)
+            .await?;
+        session.count_submits(2);
+        let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        for (i, &id) in ids.iter().enumerate() {
+            if let Some(stop) = deliver(id, opts, tokens, on_token) {
+                // Positions after this token were already run.
+                session.overrun = i + 1 < drawn;
+                return Ok(Some(stop));
+            }
+        }
+        if full {
+            return Ok(Some(StopReason::SequenceFull));
+        }
+        if tokens.len() >= opts.max_tokens {
+            return Ok(Some(StopReason::MaxTokens));
+        }
+        Ok(None)
     }
 }
 
@@ -1024,7 +1119,7 @@ impl CancelHandle {
     }
 }
 
-/// Options of [`Session::generate`].
+/// Options of [`Session::generate`] and [`Session::start_generation`].
 #[derive(Clone, Debug, Default)]
 pub struct GenerateOptions {
     /// Most tokens to generate.

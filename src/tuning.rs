@@ -9,10 +9,10 @@
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, ParamArena};
 use crate::mixer::{Method, Mixer, MixerKernels};
+use crate::Instant;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Tile sides measured, smallest first (measuring stops once the FFT has won twice in a
 /// row: the direct tile grows as U^2, the FFT tile as U log U).
