@@ -109,7 +109,7 @@ impl Generation {
 }
 
 /// Runs one generation to the end on the calling thread, giving the text of each
-/// generated token to `on_text`.
+/// generated token to `on_text` as each batch of tokens arrives.
 ///
 /// Sampling follows the CLI's `--sampler auto`: on a software adapter temperature
 /// sampling draws on the CPU (lavapipe's sampling kernels are slow), otherwise on the GPU.
@@ -145,7 +145,13 @@ pub fn drive(
         cancel,
         cpu_sampling: request.temperature > 0.0 && loaded.software,
     };
-    session.generate(&prompt, &opts, |id| on_text(loaded.tokenizer.token_str(id)))
+    // The same token stream the web page awaits batch by batch (Session::start_generation);
+    // here a worker thread blocks on each batch. Tokens reach `on_text` one by one, so
+    // a cancel from there stops at the next token.
+    let mut generation = session.start_generation(&prompt, opts)?;
+    let mut deliver = |id| on_text(loaded.tokenizer.token_str(id));
+    while flashconv::gpu::block_on(generation.next_batch_with(&mut deliver))?.is_some() {}
+    Ok(generation.stats())
 }
 
 impl Drop for Generation {
