@@ -781,6 +781,15 @@ fn print_report(
             );
         }
     }
+    for r in report.results.iter().filter(|r| r.method == "none") {
+        if let Some(m) = r.floor_multiple {
+            println!(
+                "L={} ({} weights): non-mixer time per token = {m:.2}x the floor \
+                 (weight bytes read per token / best copy bandwidth)",
+                r.len, r.weights
+            );
+        }
+    }
     write_json(json, report)
 }
 
