@@ -110,6 +110,39 @@ pub struct BenchResult {
     pub floor_multiple: Option<f64>,
 }
 
+/// The adapter a report was measured on.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceInfo {
+    /// Adapter name.
+    pub adapter: String,
+    /// wgpu backend.
+    pub backend: String,
+    /// Device type (Cpu, DiscreteGpu, ...).
+    pub device_type: String,
+}
+
+impl DeviceInfo {
+    /// The adapter of `ctx`.
+    pub fn of(ctx: &GpuContext) -> Self {
+        DeviceInfo {
+            adapter: ctx.info.name.clone(),
+            backend: format!("{:?}", ctx.info.backend),
+            device_type: format!("{:?}", ctx.info.device_type),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceInfo {
+    /// "name (backend, device type)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {})",
+            self.adapter, self.backend, self.device_type
+        )
+    }
+}
+
 /// Model shape in the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchShape {
@@ -124,12 +157,9 @@ pub struct BenchShape {
 pub struct BenchReport {
     /// Schema version of this JSON (fields are only ever added).
     pub schema_version: u32,
-    /// Adapter name.
-    pub adapter: String,
-    /// wgpu backend.
-    pub backend: String,
-    /// Device type (Cpu, DiscreteGpu, ...).
-    pub device_type: String,
+    /// The adapter measured (flattened into the report's JSON).
+    #[serde(flatten)]
+    pub device: DeviceInfo,
     /// Model shape.
     pub config: BenchShape,
     /// Copy-kernel bandwidth of the device, GB/s (read + write bytes): the best of every
@@ -197,9 +227,7 @@ pub fn run(
     }
     Ok(BenchReport {
         schema_version: 1,
-        adapter: ctx.info.name.clone(),
-        backend: format!("{:?}", ctx.info.backend),
-        device_type: format!("{:?}", ctx.info.device_type),
+        device: DeviceInfo::of(ctx),
         config: BenchShape {
             layers: spec.layers,
             dim: spec.dim,
@@ -526,12 +554,9 @@ pub struct FftBenchResult {
 pub struct FftBenchReport {
     /// Schema version of this JSON (fields are only ever added).
     pub schema_version: u32,
-    /// Adapter name.
-    pub adapter: String,
-    /// wgpu backend.
-    pub backend: String,
-    /// Device type (Cpu, DiscreteGpu, ...).
-    pub device_type: String,
+    /// The adapter measured (flattened into the report's JSON).
+    #[serde(flatten)]
+    pub device: DeviceInfo,
     /// One entry per size.
     pub results: Vec<FftBenchResult>,
 }
@@ -569,9 +594,7 @@ pub fn fft_throughput(
     }
     Ok(FftBenchReport {
         schema_version: 1,
-        adapter: ctx.info.name.clone(),
-        backend: format!("{:?}", ctx.info.backend),
-        device_type: format!("{:?}", ctx.info.device_type),
+        device: DeviceInfo::of(ctx),
         results,
     })
 }

@@ -715,10 +715,7 @@ fn print_report(
     report: &bench::BenchReport,
     json: Option<&std::path::Path>,
 ) -> Result<()> {
-    println!(
-        "adapter: {} ({}, {})",
-        report.adapter, report.backend, report.device_type
-    );
+    println!("adapter: {}", report.device);
     println!(
         "copy bandwidth: {:.2} GB/s (best of the run)",
         report.copy_gbps
@@ -815,10 +812,7 @@ fn bench_fft(a: BenchFftArgs) -> Result<()> {
     );
     let report = bench::fft_throughput(&ctx, &sizes, a.elements, |_| bar.inc(1))?;
     bar.finish_and_clear();
-    println!(
-        "adapter: {} ({}, {})",
-        report.adapter, report.backend, report.device_type
-    );
+    println!("adapter: {}", report.device);
     println!("| N | batch | passes | GPU ms | GPU GFLOP/s | rustfft 1 thread ms | rustfft GFLOP/s | GPU / rustfft |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in &report.results {

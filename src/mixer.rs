@@ -608,11 +608,7 @@ impl Mixer {
     fn words(&self, layer: usize, t: usize, group: usize, slice: Option<&Slice>) -> [u32; 14] {
         let width = self.groups[group].width as u32;
         let (d, len, t32, slot) = (self.d as u32, self.len as u32, t as u32, (t % 3) as u32);
-        let mode = match self.method {
-            Method::Flash | Method::Eager => 0,
-            Method::None => 1,
-            Method::Lazy => 2,
-        };
+        let mode = self.gate_mode();
         let (col0, c0, count) = slice.map_or((0, 0, width), |s| {
             (s.col0 as u32, s.c0 as u32, s.count as u32)
         });
@@ -645,6 +641,16 @@ impl Mixer {
         Ok(())
     }
 
+    /// The gate's mode word (`mixer_params.wgsl`): 0 = z from z_acc (flash, eager),
+    /// 1 = diagonal only (none), 2 = y left to the lazy kernel.
+    fn gate_mode(&self) -> u32 {
+        match self.method {
+            Method::Flash | Method::Eager => 0,
+            Method::None => 1,
+            Method::Lazy => 2,
+        }
+    }
+
     /// What a kernel outside the mixer needs to compute the gate itself (gate_lib.wgsl),
     /// when it can: all channels in one group, and a method whose y follows from z_acc
     /// (flash, eager) or the diagonal alone (none). Lazy needs its own kernel for y.
@@ -652,7 +658,7 @@ impl Mixer {
         let [group] = &self.groups[..] else {
             return None;
         };
-        let mode = self.words(0, 0, 0, None)[4];
+        let mode = self.gate_mode();
         (self.method != Method::Lazy).then_some(FusableGate {
             v_hist: &group.v_hist,
             z_acc: &group.z_acc,

@@ -65,7 +65,7 @@ pub fn draw(report: &BenchReport, path: &Path) -> Result<()> {
     root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
     let title = format!(
         "flashconv bench, M={} D={}, {} ({})",
-        report.config.layers, report.config.dim, report.adapter, report.backend
+        report.config.layers, report.config.dim, report.device.adapter, report.device.backend
     );
     let root = root
         .titled(&title, ("sans-serif", 18))
