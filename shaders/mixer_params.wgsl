@@ -13,7 +13,7 @@ struct Params {
     t: u32,          // current position
     layer: u32,      // layer index (gate, lazy, eager) or channel count (tiles)
     mode: u32,       // gate: 0 = z from z_acc (flash, eager), 1 = diagonal only, 2 = lazy
-    slot: u32,       // gate: ring slot of u_t (t % 3); older slots follow
+    spare: u32,      // unused (the gate's ring row of u_t is t % 3, see urow)
     size: u32,       // tile side U
     in_start: u32,   // tile: first input position
     out_start: u32,  // tile: first output position

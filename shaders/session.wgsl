@@ -5,8 +5,9 @@
 
 struct Params {
     n: u32,        // width D
-    pos: u32,      // position whose token id is read
-    pad0: vec2<u32>,
+    pos: u32,      // position of the first token id read
+    rows: u32,     // consecutive positions (1 per token; the prompt's length in prefill)
+    pad0: u32,
     pad1: vec4<u32>,
     pad2: vec4<u32>,
     pad3: vec4<u32>,
@@ -18,11 +19,14 @@ struct Params {
 @group(1) @binding(1) var<storage, read> tokens: array<f32>;
 @group(1) @binding(2) var<storage, read_write> dst: array<f32>;
 
-// dst[i] = embedding[token[pos]][i].
+// dst[r * n + i] = embedding[token[pos + r]][i] for r < rows.
 @compute @workgroup_size(256)
-fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if i >= p.n { return; }
-    let tok = bitcast<u32>(tokens[p.pos]);
-    dst[i] = table[tok * p.n + i];
+fn embed(@builtin(global_invocation_id) gid: vec3<u32>,
+         @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let r = idx / p.n;
+    let i = idx % p.n;
+    if r >= p.rows { return; }
+    let tok = bitcast<u32>(tokens[p.pos + r]);
+    dst[idx] = table[tok * p.n + i];
 }

@@ -10,6 +10,12 @@
 // threads read neighbouring addresses. The input vector is staged in workgroup memory
 // chunk by chunk; every workgroup computes it (the norm or the gate) for itself, which
 // costs O(cols) per workgroup and saves a dispatch.
+//
+// Rows: workgroup_id.z selects row r of a batch of vectors (the prefill of a prompt
+// runs every position at once): input at in_off + r * cols, output at out_off + r * n,
+// normalized copy at side_off + r * cols, gate position t + r. With flag 16 the gate's
+// in_proj outputs are a full [P][3D] buffer (row t holds u_t) instead of the ring of
+// three. gate_rows writes only v_t (all rows), for the long convolution to read.
 
 struct Params {
     n: u32,        // output rows
@@ -17,14 +23,15 @@ struct Params {
     in_off: u32,   // element offset of the input vector in x
     out_off: u32,  // element offset of the output vector in dst
     flags: u32,    // 1 = add bias, 2 = GELU, 4 = accumulate into dst, 8 = write the
-                   // normalized input to side[side_off..] (matvec_norm)
+                   // normalized input to side[side_off..] (matvec_norm), 16 = the u
+                   // buffer holds every position (prefill) rather than a ring of three
     bias_off: u32, // element offset of the bias in vecs
     eps: f32,      // matvec_norm: layer norm epsilon
     ln_off: u32,   // matvec_norm: offset of [weight cols | bias cols] in vecs
     side_off: u32, // matvec_norm: offset of the normalized copy in side
     d: u32,        // matvec_gate: channels per layer (D = cols)
     t: u32,        // matvec_gate: position
-    slot: u32,     // matvec_gate: ring slot of u_t (t % 3)
+    spare: u32,    // unused
     mode: u32,     // matvec_gate: 0 = z from z_acc, 1 = diagonal only
     chans: u32,    // matvec_gate: row stride of the v_hist / z_acc arenas
     col0: u32,     // matvec_gate: arena column of the layer's first channel
@@ -57,6 +64,22 @@ var<workgroup> red: array<f32, WG>;
 // gate_lib.wgsl's accessors.
 fn ring(i: u32) -> f32 { return x[i]; }
 fn mparam(i: u32) -> f32 { return vecs[i]; }
+fn urow(t: u32) -> u32 {
+    if (p.flags & 16u) != 0u { return t; }
+    return t % 3u;
+}
+
+// Where one row of a batched product reads and writes (see the header).
+struct Row {
+    in_off: u32,
+    out_off: u32,
+    side_off: u32,
+    t: u32,
+}
+
+fn row_of(r: u32) -> Row {
+    return Row(p.in_off + r * p.cols, p.out_off + r * p.n, p.side_off + r * p.cols, p.t + r);
+}
 
 fn gelu_tanh(v: f32) -> f32 {
     let c = 0.7978845608028654;
@@ -85,24 +108,24 @@ fn reduce_sum(lid: u32, v: f32) -> f32 {
 
 // Input element i as the kernel `kind` defines it. `first`: this is workgroup 0, which
 // alone writes the second output.
-fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>) -> f32 {
+fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
     switch kind {
         case NORM: {
             let w = vecs[p.ln_off + i];
             let b = vecs[p.ln_off + p.cols + i];
-            let v = (x[p.in_off + i] - stats.x) * stats.y * w + b;
-            if first && (p.flags & 8u) != 0u { side[p.side_off + i] = v; }
+            let v = (x[r.in_off + i] - stats.x) * stats.y * w + b;
+            if first && (p.flags & 8u) != 0u { side[r.side_off + i] = v; }
             return v;
         }
         case GATE: {
-            let xv = gate_x0_v(i);
-            let g = p.t * p.chans + p.col0 + i;
+            let xv = gate_x0_v(i, r.t);
+            let g = r.t * p.chans + p.col0 + i;
             if first { side[g] = xv.y; }
             var z = 0.0;
             if p.mode == 0u { z = zacc[g]; }
             return gate_y(i, xv.x, xv.y, z);
         }
-        default: { return x[p.in_off + i]; }
+        default: { return x[r.in_off + i]; }
     }
 }
 
@@ -121,13 +144,13 @@ fn accumulate(q: u32, n4: u32, base: u32, count: u32, s: vec4<f32>) -> vec4<f32>
 
 // The whole product for thread lid of workgroup wid: stage the input chunk by chunk,
 // accumulate four rows, then bias, GELU, residual.
-fn run(kind: u32, lid: u32, wid: u32, stats: vec2<f32>) {
+fn run(kind: u32, lid: u32, wid: u32, stats: vec2<f32>, r: Row) {
     let q = wid * WG + lid;
     let n4 = (p.n + 3u) / 4u;
     var s = vec4<f32>(0.0);
     for (var base = 0u; base < p.cols; base += CHUNK) {
         let count = min(CHUNK, p.cols - base);
-        for (var i = lid; i < count; i += WG) { xs[i] = input(kind, base + i, wid == 0u, stats); }
+        for (var i = lid; i < count; i += WG) { xs[i] = input(kind, base + i, wid == 0u, stats, r); }
         workgroupBarrier();
         if q < n4 { s = accumulate(q, n4, base, count, s); }
         workgroupBarrier();
@@ -139,7 +162,7 @@ fn run(kind: u32, lid: u32, wid: u32, stats: vec2<f32>) {
         var v = s[j];
         if (p.flags & 1u) != 0u { v += vecs[p.bias_off + row]; }
         if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
-        let o = p.out_off + row;
+        let o = r.out_off + row;
         if (p.flags & 4u) != 0u { v += dst[o]; }
         dst[o] = v;
     }
@@ -149,7 +172,7 @@ fn run(kind: u32, lid: u32, wid: u32, stats: vec2<f32>) {
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
-    run(PLAIN, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0));
+    run(PLAIN, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0), row_of(wid.z));
 }
 
 // LayerNorm statistics (mean, 1/sqrt(var + eps), biased variance, two passes for
@@ -158,21 +181,31 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>,
 fn matvec_norm(@builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = row_of(wid.z);
     var s = 0.0;
-    for (var i = lid.x; i < p.cols; i += WG) { s += x[p.in_off + i]; }
+    for (var i = lid.x; i < p.cols; i += WG) { s += x[r.in_off + i]; }
     let mean = reduce_sum(lid.x, s) / f32(p.cols);
     var q = 0.0;
     for (var i = lid.x; i < p.cols; i += WG) {
-        let d = x[p.in_off + i] - mean;
+        let d = x[r.in_off + i] - mean;
         q += d * d;
     }
     let inv = inverseSqrt(reduce_sum(lid.x, q) / f32(p.cols) + p.eps);
-    run(NORM, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(mean, inv));
+    run(NORM, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(mean, inv), r);
 }
 
 @compute @workgroup_size(64)
 fn matvec_gate(@builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-    run(GATE, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0));
+    run(GATE, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0), row_of(wid.z));
+}
+
+// v_t of every channel of the layer at positions t + workgroup_id.z, into the v_hist
+// arena (`side`): what the prefill's long convolution reads before the gate can finish.
+@compute @workgroup_size(64)
+fn gate_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x >= p.d { return; }
+    let t = p.t + gid.z;
+    side[t * p.chans + p.col0 + gid.x] = gate_x0_v(gid.x, t).y;
 }

@@ -10,10 +10,16 @@
 // B = (Y[f] - conj Y[N-f]) / 2i, and W = A Ka + i B Kb transforms back to
 // (a * ka) + i (b * kb). Filter spectra Kg[f] are precomputed per level (f64 on the CPU,
 // scaled by 1/N), f = 0 .. U-1, with slot 0 holding (K[0], K[N/2]) (both real).
-// Arenas are time-major: channel g of position t is at t * C + g.
+// Arenas are time-major: column g of position t is at t * stride + g. A tile covers
+// `chans` columns from col0 on (all of a group's for the tiles of the schedule; one
+// layer's for a prefill).
+//
+// The prefill's convolution is the same computation with other parameters: inputs
+// v[0 .. P) (valid = P, zeros up to U), filter k[1 .. U) (k[0] = 0 in its spectra) and
+// the outputs from entry out_base = 0 on: z[j] += sum_{s<j} k[j - s] v[s], j < P.
 
 struct TileParams {
-    chans: u32,     // C
+    chans: u32,     // C: columns transformed
     size: u32,      // U
     in_start: u32,
     out_start: u32,
@@ -21,7 +27,10 @@ struct TileParams {
     log2n: u32,     // log2(2U)
     pairs: u32,     // ceil(C / 2)
     log2count: u32, // tile_fft: log2 of the channel pairs per workgroup
-    pad1: vec4<u32>,
+    stride: u32,    // row stride of the arenas (columns of the group)
+    col0: u32,      // first column (also the first spectrum)
+    valid: u32,     // inputs read (U for tiles; the prompt length in prefill)
+    out_base: u32,  // convolution entry of the first output (U for tiles, 0 in prefill)
     pad2: vec4<u32>,
 }
 
@@ -42,16 +51,17 @@ fn times_i(a: vec2<f32>) -> vec2<f32> { return vec2<f32>(-a.y, a.x); }
 fn spec(g: u32, f: u32) -> vec2<f32> {
     let u = tp.size;
     if g >= tp.chans { return vec2<f32>(0.0, 0.0); }
-    if f == 0u { return vec2<f32>(t_spec[g * u].x, 0.0); }
-    if f == u { return vec2<f32>(t_spec[g * u].y, 0.0); }
-    return t_spec[g * u + f];
+    let s = (tp.col0 + g) * u;
+    if f == 0u { return vec2<f32>(t_spec[s].x, 0.0); }
+    if f == u { return vec2<f32>(t_spec[s].y, 0.0); }
+    return t_spec[s + f];
 }
 
 // The packed input of pair `pair` at tile index i (zero past U and past the channels).
 fn packed_input(pair: u32, i: u32) -> vec2<f32> {
-    if i >= tp.size { return vec2<f32>(0.0, 0.0); }
+    if i >= tp.valid { return vec2<f32>(0.0, 0.0); }
     let ga = 2u * pair;
-    let row = (tp.in_start + i) * tp.chans;
+    let row = (tp.in_start + i) * tp.stride + tp.col0;
     var b = 0.0;
     if ga + 1u < tp.chans { b = t_v[row + ga + 1u]; }
     return vec2<f32>(t_v[row + ga], b);
@@ -68,10 +78,10 @@ fn combine(ga: u32, f: u32, y1: vec2<f32>, y2: vec2<f32>) -> array<vec2<f32>, 2>
     return array<vec2<f32>, 2>(aka + times_i(bkb), conj(aka) + times_i(conj(bkb)));
 }
 
-// Adds the tile's outputs from the inverse transform x (index U + m) to z.
+// Adds the tile's outputs from the inverse transform x (index out_base + m) to z.
 fn scatter(pair: u32, m: u32, x: vec2<f32>) {
     let ga = 2u * pair;
-    let row = (tp.out_start + m) * tp.chans;
+    let row = (tp.out_start + m) * tp.stride + tp.col0;
     t_z[row + ga] += x.x;
     if ga + 1u < tp.chans { t_z[row + ga + 1u] += x.y; }
 }
@@ -128,7 +138,7 @@ fn tile_fft(@builtin(local_invocation_id) lid3: vec3<u32>,
     for (var i = lid; i < outs; i += FFT_WG) {
         let q = i / tp.outputs;
         let m = i % tp.outputs;
-        if first + q < tp.pairs { scatter(first + q, m, fft_sh[q * n + u + m]); }
+        if first + q < tp.pairs { scatter(first + q, m, fft_sh[q * n + tp.out_base + m]); }
     }
 }
 
@@ -167,5 +177,5 @@ fn tile_scatter(@builtin(global_invocation_id) gid: vec3<u32>,
     let pair = idx / tp.outputs;
     let m = idx % tp.outputs;
     if pair >= tp.pairs { return; }
-    scatter(pair, m, t_work[pair * 2u * tp.size + tp.size + m]);
+    scatter(pair, m, t_work[pair * 2u * tp.size + tp.out_base + m]);
 }

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
-use crate::mixer::{Method, Mixer, MixerIo, MixerKernels};
+use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, Tiles};
 use crate::session::{
     session_len, GenerateOptions, GpuModel, Session, SessionOptions, WeightFormat,
 };
@@ -32,6 +32,8 @@ pub struct BenchSpec {
     pub seed: u64,
     /// Flash tiles of this side and larger use FFTs.
     pub fft_min_tile: usize,
+    /// How large flash tiles are spread over the steps after them.
+    pub spread: crate::tiling::Spread,
     /// End to end: also generate the sequence one token per submit and report the
     /// per-token latency percentiles (a second run per method).
     pub latency: bool,
@@ -185,7 +187,7 @@ pub fn run(
         for &len in &spec.lens {
             let filter = stacked_filters(&model, len)?;
             for &method in &spec.methods {
-                let shape = (spec.layers * spec.dim, len, spec.fft_min_tile);
+                let shape = (spec.layers * spec.dim, len, spec.tiles());
                 let copy = copy_bandwidth(ctx)?;
                 copy_gbps = copy_gbps.max(copy);
                 let mut r = time_mixer(ctx, &kernels, method, &filter, shape)?;
@@ -205,12 +207,12 @@ pub fn run(
                 for gm in &models {
                     let copy = copy_bandwidth(ctx)?;
                     copy_gbps = copy_gbps.max(copy);
-                    let mut r = time_generation(gm, method, len, spec.fft_min_tile)?;
+                    let mut r = time_generation(gm, method, len, spec.tiles())?;
                     r.copy_gbps_before = copy;
                     r.weights = gm.format().name().into();
                     r.floor_multiple = Some(gm.weight_bytes() as f64);
                     if spec.latency {
-                        r.latency = token_latency(gm, method, len, spec.fft_min_tile)?;
+                        r.latency = token_latency(gm, method, len, spec.tiles())?;
                     }
                     progress(&r);
                     results.push(r);
@@ -238,6 +240,16 @@ pub fn run(
 }
 
 /// All layers' filters as one [M * D][len] array.
+impl BenchSpec {
+    /// The flash tile options of the spec.
+    pub fn tiles(&self) -> Tiles {
+        Tiles {
+            fft_min_tile: self.fft_min_tile,
+            spread: self.spread,
+        }
+    }
+}
+
 fn stacked_filters(model: &Model, len: usize) -> Result<Vec<f32>> {
     let mut out = Vec::new();
     for l in 0..model.config.n_layer {
@@ -268,7 +280,7 @@ pub(crate) fn bench_mixer(
     kernels: &MixerKernels,
     method: Method,
     filter: &[f32],
-    (channels, len, fft_min_tile): (usize, usize, usize),
+    (channels, len, tiles): (usize, usize, Tiles),
 ) -> Result<(Mixer, Vec<wgpu::Buffer>)> {
     let stride = filter.len() / channels;
     let k: Vec<f32> = (0..channels)
@@ -289,7 +301,8 @@ pub(crate) fn bench_mixer(
         u_ring: &ring,
         x0: &ones,
         y: &z_last,
-        fft_min_tile,
+        fft_min_tile: tiles.fft_min_tile,
+        spread: tiles.spread,
     };
     let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
     Ok((mixer, vec![ones, z_last]))
@@ -323,17 +336,17 @@ fn time_mixer(
     kernels: &MixerKernels,
     method: Method,
     filter: &[f32],
-    (channels, len, fft_min_tile): (usize, usize, usize),
+    (channels, len, tiles): (usize, usize, Tiles),
 ) -> Result<BenchResult> {
     let arena = |m: &Mixer| {
         let slots = STEPS_PER_SUBMIT * m.dispatches_per_token();
         ParamArena::new(ctx, kernels.param_layout(), slots)
     };
     let warm = len.min(256);
-    let (wm, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, warm, fft_min_tile))?;
+    let (wm, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, warm, tiles))?;
     run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm)?;
     drop(wm);
-    let (mixer, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, len, fft_min_tile))?;
+    let (mixer, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, len, tiles))?;
     let mut arena = arena(&mixer);
     ctx.wait()?;
     let start = Instant::now();
@@ -353,17 +366,13 @@ struct GenRun {
     per_token: (f64, f64),
 }
 
-fn time_generation(
-    gm: &GpuModel,
-    method: Method,
-    len: usize,
-    fft_min_tile: usize,
-) -> Result<BenchResult> {
+fn time_generation(gm: &GpuModel, method: Method, len: usize, tiles: Tiles) -> Result<BenchResult> {
     let prompt = [7u32];
     let gen = |n: usize| -> Result<GenRun> {
         let slen = session_len(gm.config(), prompt.len(), n)?;
         let mut opts = SessionOptions::new(method, slen);
-        opts.fft_min_tile = fft_min_tile;
+        opts.fft_min_tile = tiles.fft_min_tile;
+        opts.spread = tiles.spread;
         let mut s = Session::new(gm, opts)?;
         gm.ctx().wait()?;
         let opts = GenerateOptions {
@@ -399,12 +408,13 @@ fn token_latency(
     gm: &GpuModel,
     method: Method,
     len: usize,
-    fft_min_tile: usize,
+    tiles: Tiles,
 ) -> Result<Option<Latency>> {
     let prompt = [7u32];
     let slen = session_len(gm.config(), prompt.len(), len)?;
     let mut opts = SessionOptions::new(method, slen);
-    opts.fft_min_tile = fft_min_tile;
+    opts.fft_min_tile = tiles.fft_min_tile;
+    opts.spread = tiles.spread;
     opts.tokens_per_submit = 1;
     let mut s = Session::new(gm, opts)?;
     s.feed(&prompt)?;

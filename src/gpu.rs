@@ -756,6 +756,36 @@ pub fn grid(groups: u32) -> (u32, u32) {
     }
 }
 
+/// Most rows one [`dispatch_rows`] covers (the per-dimension workgroup limit).
+pub const MAX_ROWS: usize = 65535;
+
+/// Records one dispatch of `kernel` over `groups` workgroups for each of `rows` rows
+/// (at most [`MAX_ROWS`]): kernels read the row as `workgroup_id.z`.
+pub fn dispatch_rows(
+    pass: &mut wgpu::ComputePass<'_>,
+    arena: &mut ParamArena,
+    kernel: &Kernel,
+    storage: &wgpu::BindGroup,
+    words: &[u32],
+    (groups, rows): (u32, u32),
+) -> Result<()> {
+    if groups == 0 || rows == 0 {
+        return Ok(());
+    }
+    if rows as usize > MAX_ROWS {
+        return Err(Error::gpu(format!(
+            "{rows} rows in one dispatch (at most {MAX_ROWS})"
+        )));
+    }
+    let off = arena.push(words)?;
+    let (x, y) = grid(groups);
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, arena.bind_group(), &[off]);
+    pass.set_bind_group(1, storage, &[]);
+    pass.dispatch_workgroups(x, y, rows);
+    Ok(())
+}
+
 /// Records one dispatch of `kernel` with parameters `words` over `groups` workgroups.
 pub fn dispatch(
     pass: &mut wgpu::ComputePass<'_>,
@@ -765,14 +795,5 @@ pub fn dispatch(
     words: &[u32],
     groups: u32,
 ) -> Result<()> {
-    if groups == 0 {
-        return Ok(());
-    }
-    let off = arena.push(words)?;
-    let (x, y) = grid(groups);
-    pass.set_pipeline(&kernel.pipeline);
-    pass.set_bind_group(0, arena.bind_group(), &[off]);
-    pass.set_bind_group(1, storage, &[]);
-    pass.dispatch_workgroups(x, y, 1);
-    Ok(())
+    dispatch_rows(pass, arena, kernel, storage, words, (groups, 1))
 }

@@ -128,6 +128,30 @@ struct ModelArg {
     /// default so tokens agree across devices.
     #[arg(long)]
     f16: bool,
+    /// Consume the prompt (score: the input) token by token instead of as one batched
+    /// forward pass with an FFT long convolution (the prefill; flash and none).
+    #[arg(long)]
+    no_prefill: bool,
+    #[command(flatten)]
+    spread: SpreadArg,
+}
+
+#[derive(Args)]
+struct SpreadArg {
+    /// Spread each flash tile of side >= 256 over this many steps: the step that
+    /// completes it computes the next outputs directly, the rest follows in channel
+    /// chunks, which flattens the latency spikes at t + 1 = 2^k. 0 or 1: whole tiles.
+    #[arg(long, value_name = "K", default_value_t = flashconv::tiling::Spread::DEFAULT.steps)]
+    spread_tiles: usize,
+}
+
+impl SpreadArg {
+    fn spread(&self) -> flashconv::tiling::Spread {
+        flashconv::tiling::Spread::over(
+            self.spread_tiles,
+            flashconv::tiling::Spread::DEFAULT.min_size,
+        )
+    }
 }
 
 #[derive(Args)]
@@ -225,6 +249,8 @@ struct BenchArgs {
     /// Default: tuned for this device on first use and cached (see `info`).
     #[arg(long)]
     fft_min_tile: Option<usize>,
+    #[command(flatten)]
+    spread: SpreadArg,
     /// End to end: also generate one token per submit and report per-token latency
     /// percentiles (p50 / p99 / max; a second run per method).
     #[arg(long)]
@@ -410,6 +436,8 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let mut sopts = SessionOptions::new(method, len);
     sopts.tokens_per_submit = a.tokens_per_submit.max(1);
     sopts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
+    sopts.prefill = !a.model.no_prefill;
+    sopts.spread = a.model.spread.spread();
     let mut session = Session::new(&gm, sopts)?;
     let opts = GenerateOptions {
         max_tokens: a.max_tokens,
@@ -525,6 +553,8 @@ fn score(a: ScoreArgs) -> Result<()> {
     let mut opts = SessionOptions::new(method, n);
     opts.logit_rows = rows;
     opts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
+    opts.prefill = !a.model.no_prefill;
+    opts.spread = a.model.spread.spread();
     let mut s = Session::new(&gm, opts)?;
     let mut logits = Vec::with_capacity(n * vp);
     let mut hidden = Vec::new();
@@ -618,6 +648,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         mixer_only: a.mixer_only,
         seed: a.seed,
         fft_min_tile: 0,
+        spread: a.spread.spread(),
         latency: a.latency,
         f16: a.f16,
         with_mixer: a.with_mixer,

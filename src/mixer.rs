@@ -50,6 +50,16 @@ pub fn tile_source() -> String {
 /// Default smallest tile side done with FFTs (smaller tiles use the direct product).
 pub const DEFAULT_FFT_MIN_TILE: usize = 64;
 
+/// How a flash mixer runs its tiles: by FFT from which side on, and how large tiles
+/// are spread over the steps after them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiles {
+    /// Tiles of this side and larger use FFTs, smaller ones the direct product.
+    pub fft_min_tile: usize,
+    /// See [`tiling::Spread`].
+    pub spread: tiling::Spread,
+}
+
 /// How the long convolution is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -343,6 +353,7 @@ pub struct Mixer {
     d: usize,
     len: usize,
     fft_min_tile: usize,
+    spread: tiling::Spread,
     groups: Vec<Group>,
     /// Per layer, its slices (one per group it overlaps).
     slices: Vec<Vec<Slice>>,
@@ -365,6 +376,9 @@ pub struct MixerIo<'a> {
     pub y: &'a wgpu::Buffer,
     /// Flash tiles of this side and larger use FFTs; smaller ones the direct product.
     pub fft_min_tile: usize,
+    /// How large flash tiles are spread over the steps after them (applied from
+    /// `fft_min_tile` on at the least).
+    pub spread: tiling::Spread,
 }
 
 /// The arenas and gate mode a fused gate kernel binds ([`Mixer::fusable_gate`]). The
@@ -387,6 +401,95 @@ pub struct FusableGate<'a> {
 struct FftLevel {
     bind: wgpu::BindGroup,
     large: Option<(FftPlan, FftBinding)>,
+}
+
+/// One convolution through FFTs of side `size` (transform 2U) over the columns
+/// `columns = (col0, count)` of a group's arenas: inputs `v[in_start ..][.. valid]`
+/// (zeros up to U), outputs `z[out_start ..][.. outputs]` += entries `out_base ..` of the
+/// linear convolution with the level's spectra (tile.wgsl).
+#[derive(Clone, Copy, Debug)]
+struct FftJob {
+    size: usize,
+    in_start: usize,
+    valid: usize,
+    out_start: usize,
+    outputs: usize,
+    out_base: usize,
+    columns: (usize, usize),
+    stride: usize,
+}
+
+impl FftJob {
+    /// The parameter block of tile.wgsl.
+    fn words(&self) -> [u32; 12] {
+        let (col0, count) = self.columns;
+        let u = self.size as u32;
+        [
+            count as u32,
+            u,
+            self.in_start as u32,
+            self.out_start as u32,
+            self.outputs as u32,
+            (2 * u).trailing_zeros(),
+            count.div_ceil(2) as u32,
+            // Channel pairs per workgroup for the in-workgroup tiles: fill fft_sh.
+            (MAX_WG_FFT as u32 / (2 * u).min(MAX_WG_FFT as u32)).trailing_zeros(),
+            self.stride as u32,
+            col0 as u32,
+            self.valid as u32,
+            self.out_base as u32,
+        ]
+    }
+
+    /// Records the job: fused in one workgroup per channel pair (or several) when 2U
+    /// fits, else gather, multi-pass FFT, pointwise, inverse FFT, scatter.
+    fn record(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        level: &FftLevel,
+    ) -> Result<()> {
+        let w = self.words();
+        let pairs = w[6];
+        let Some((plan, binding)) = &level.large else {
+            let groups = pairs.div_ceil(1 << w[7]);
+            return dispatch(pass, arena, &k.tile_fft, &level.bind, &w, groups);
+        };
+        let groups = |threads: u64| threads.div_ceil(256) as u32;
+        let (u, pairs64) = (self.size as u64, pairs as u64);
+        let gather = groups(pairs64 * 2 * u);
+        dispatch(pass, arena, &k.tile_gather, &level.bind, &w, gather)?;
+        plan.encode_bound(pass, arena, binding, pairs, Direction::Forward)?;
+        let pointwise = groups(pairs64 * (u + 1));
+        dispatch(pass, arena, &k.tile_pointwise, &level.bind, &w, pointwise)?;
+        plan.encode_bound(pass, arena, binding, pairs, Direction::Inverse)?;
+        let scatter = groups(pairs64 * self.outputs as u64);
+        dispatch(pass, arena, &k.tile_scatter, &level.bind, &w, scatter)
+    }
+}
+
+/// The prefill's long convolution, built for one prompt length
+/// ([`Mixer::prefill_conv`]): per channel group, a level of side U = the prompt length
+/// rounded up to a power of two, with the spectra of k[1 .. U).
+#[derive(Debug)]
+pub struct PrefillConv {
+    prompt: usize,
+    size: usize,
+    levels: Vec<FftLevel>,
+}
+
+impl PrefillConv {
+    /// Bytes of its spectra and FFT work buffers (freed with it).
+    pub fn bytes(&self, channels: usize) -> u64 {
+        let spectra = 8 * channels as u64 * self.size as u64;
+        let work = if 2 * self.size > MAX_WG_FFT {
+            2 * 16 * channels.div_ceil(2) as u64 * self.size as u64
+        } else {
+            0
+        };
+        spectra + work
+    }
 }
 
 /// The filter of channel `g` (over all layers) at position `t`.
@@ -418,36 +521,67 @@ fn fft_levels(
         .map_err(|_| Error::gpu("FFT planner lock poisoned"))?;
     // The largest plan's twiddle table covers every smaller size.
     let twiddles = planner.plan(2 * largest)?.twiddles().clone();
-    let pairs = width.div_ceil(2);
     for u in sizes {
-        let spectra = level_spectra(io.filters, (d, len), (start, width), u);
-        let spectra = ctx.buffer_init("spectra", &spectra)?;
-        let (bind, large) = if 2 * u > MAX_WG_FFT {
-            let bytes = pairs as u64 * 2 * u as u64 * 8;
-            let work = ctx.buffer_zeroed("tile work", bytes)?;
-            let scratch = ctx.buffer_zeroed("tile scratch", bytes)?;
-            let plan = planner.plan(2 * u)?;
-            let binding = plan.bind(ctx, &work, &scratch)?;
-            let bufs = [&twiddles, v_hist, &spectra, z_acc, &work];
-            (kernels.tile_fft.bind(ctx, &bufs), Some((plan, binding)))
-        } else {
-            let bufs = [&twiddles, v_hist, &spectra, z_acc, unused];
-            (kernels.tile_fft.bind(ctx, &bufs), None)
-        };
-        levels.insert(u, FftLevel { bind, large });
+        let spectra = level_spectra(io.filters, (d, len), (start, width), u, Taps::Tile);
+        let bufs = [&twiddles, v_hist, z_acc, unused];
+        let level = FftLevel::new(ctx, kernels, &mut planner, bufs, &spectra, (u, width))?;
+        levels.insert(u, level);
     }
     Ok(levels)
 }
 
+impl FftLevel {
+    /// The level of side `u` over `width` columns: its spectra uploaded, bound with the
+    /// arenas, and above the one-workgroup size a plan bound to its own work buffers.
+    fn new(
+        ctx: &GpuContext,
+        kernels: &MixerKernels,
+        planner: &mut FftPlanner,
+        [twiddles, v_hist, z_acc, unused]: [&wgpu::Buffer; 4],
+        spectra: &[[f32; 2]],
+        (u, width): (usize, usize),
+    ) -> Result<Self> {
+        let spectra = ctx.buffer_init("spectra", spectra)?;
+        if 2 * u <= MAX_WG_FFT {
+            let bufs = [twiddles, v_hist, &spectra, z_acc, unused];
+            return Ok(FftLevel {
+                bind: kernels.tile_fft.bind(ctx, &bufs),
+                large: None,
+            });
+        }
+        let bytes = width.div_ceil(2) as u64 * 2 * u as u64 * 8;
+        let work = ctx.buffer_zeroed("tile work", bytes)?;
+        let scratch = ctx.buffer_zeroed("tile scratch", bytes)?;
+        let plan = planner.plan(2 * u)?;
+        let binding = plan.bind(ctx, &work, &scratch)?;
+        let bufs = [twiddles, v_hist, &spectra, z_acc, &work];
+        Ok(FftLevel {
+            bind: kernels.tile_fft.bind(ctx, &bufs),
+            large: Some((plan, binding)),
+        })
+    }
+}
+
+/// Which filter taps a level's spectra transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Taps {
+    /// k[0 .. 2U): a tile of the schedule.
+    Tile,
+    /// k[1 .. U), k[0] and the rest zero: the prefill's causal convolution of up to U
+    /// inputs, whose first U outputs then have no wrap-around.
+    Prefill,
+}
+
 /// Filter spectra of level `u` for the channels `start .. start + width` (over all
-/// layers; filters channel-major `[D][len]` per layer): FFT of k[0 .. 2U) in f64, scaled
-/// by 1 / 2U, frequencies 0 .. U with slot 0 packing (K[0], K[U]) (both real), as f32
-/// pairs.
+/// layers; filters channel-major `[D][len]` per layer): FFT of the taps `taps` selects
+/// (zero past the session's length) in f64, scaled by 1 / 2U, frequencies 0 .. U with
+/// slot 0 packing (K[0], K[U]) (both real), as f32 pairs.
 fn level_spectra(
     filters: &[Vec<f32>],
     (d, len): (usize, usize),
     (start, width): (usize, usize),
     u: usize,
+    taps: Taps,
 ) -> Vec<[f32; 2]> {
     use rustfft::num_complex::Complex;
     let n = 2 * u;
@@ -456,7 +590,11 @@ fn level_spectra(
     let mut buf = vec![Complex::new(0.0, 0.0); n];
     for g in start..start + width {
         for (i, slot) in buf.iter_mut().enumerate() {
-            let k = if i < len {
+            let used = match taps {
+                Taps::Tile => i < len,
+                Taps::Prefill => (1..u.min(len)).contains(&i),
+            };
+            let k = if used {
                 tap(filters, d, len, g, i)
             } else {
                 0.0
@@ -569,6 +707,10 @@ impl Mixer {
             d,
             len,
             fft_min_tile: io.fft_min_tile,
+            spread: tiling::Spread {
+                min_size: io.spread.min_size.max(io.fft_min_tile.max(2)),
+                ..io.spread
+            },
             groups,
             slices,
             memory: MixerMemory::estimate(method, channels, len, io.fft_min_tile),
@@ -588,12 +730,27 @@ impl Mixer {
     /// Reads the whole v history back, time-major `[len][M * D]` over all layers
     /// (whatever the grouping; for tests and debugging).
     pub fn read_history(&self) -> Result<Vec<f32>> {
+        self.read_arena(|g| &g.v_hist)
+    }
+
+    /// Reads the z accumulators back like [`Mixer::read_history`] (flash and eager).
+    pub fn read_accumulators(&self) -> Result<Vec<f32>> {
+        if !matches!(self.method, Method::Flash | Method::Eager) {
+            return Err(Error::input(format!(
+                "{} keeps no accumulators",
+                self.method
+            )));
+        }
+        self.read_arena(|g| &g.z_acc)
+    }
+
+    fn read_arena(&self, arena: impl Fn(&Group) -> &wgpu::Buffer) -> Result<Vec<f32>> {
         let channels = self.layers * self.d;
         let mut out = vec![0.0f32; channels * self.len];
         for g in &self.groups {
             let part = self
                 .ctx
-                .read_f32(&g.v_hist, 0, (g.width * self.len) as u64)?;
+                .read_f32(arena(g), 0, (g.width * self.len) as u64)?;
             for t in 0..self.len {
                 let row = &part[t * g.width..(t + 1) * g.width];
                 out[t * channels + g.start..t * channels + g.start + g.width].copy_from_slice(row);
@@ -607,14 +764,14 @@ impl Mixer {
     /// (and bench_step) where z_t comes from.
     fn words(&self, layer: usize, t: usize, group: usize, slice: Option<&Slice>) -> [u32; 14] {
         let width = self.groups[group].width as u32;
-        let (d, len, t32, slot) = (self.d as u32, self.len as u32, t as u32, (t % 3) as u32);
+        let (d, len, t32) = (self.d as u32, self.len as u32, t as u32);
         let mode = self.gate_mode();
         let (col0, c0, count) = slice.map_or((0, 0, width), |s| {
             (s.col0 as u32, s.c0 as u32, s.count as u32)
         });
         let layer = layer as u32;
         [
-            d, len, t32, layer, mode, slot, 0, 0, 0, 0, width, col0, c0, count,
+            d, len, t32, layer, mode, 0, 0, 0, 0, 0, width, col0, c0, count,
         ]
     }
 
@@ -722,9 +879,10 @@ impl Mixer {
         dispatch(pass, arena, &k.eager, bind, &w, groups as u32)
     }
 
-    /// Records the flash tile of step `t` over every layer's channels, one dispatch (or
-    /// one FFT pipeline) per channel group; a no-op for the other methods and at the
-    /// last position.
+    /// Records the flash work due after step `t` ([`tiling::work_at`]): the tile of
+    /// step `t` over every layer's channels (one dispatch, or one FFT pipeline, per
+    /// channel group), or with spread tiles its urgent outputs, plus the chunks of
+    /// earlier spread tiles due now; a no-op for the other methods.
     pub fn record_tiles(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -735,76 +893,166 @@ impl Mixer {
         if self.method != Method::Flash {
             return Ok(());
         }
-        let Some(tile) = tiling::tile_at(t, self.len) else {
-            return Ok(());
-        };
+        for (tile, part) in tiling::work_at(t, self.len, self.spread) {
+            self.record_part(pass, arena, k, &tile, part)?;
+        }
+        Ok(())
+    }
+
+    /// One part of a tile in every channel group: through the level's FFTs when the
+    /// tile has one (whole, or a channel chunk of the outputs after the urgent ones),
+    /// else (and for the urgent outputs) the direct product.
+    fn record_part(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        tile: &tiling::Tile,
+        part: tiling::Part,
+    ) -> Result<()> {
+        use tiling::Part;
         for (gi, group) in self.groups.iter().enumerate() {
-            if let Some(level) = group.fft_levels.get(&tile.size) {
-                self.record_fft_tile(pass, arena, k, &tile, group.width, level)?;
-                continue;
-            }
-            let mut w = self.words(0, t, gi, None);
+            let level = group.fft_levels.get(&tile.size);
+            let fft = |skip: usize, (c0, c1): (usize, usize)| FftJob {
+                size: tile.size,
+                in_start: tile.in_start,
+                valid: tile.size,
+                out_start: tile.out_start + skip,
+                outputs: tile.outputs() - skip,
+                out_base: tile.size + skip,
+                columns: (c0, c1 - c0),
+                stride: group.width,
+            };
+            let direct_outputs = match (part, level) {
+                (Part::Whole, Some(level)) => {
+                    fft(0, (0, group.width)).record(pass, arena, k, level)?;
+                    continue;
+                }
+                (Part::Chunk { index, of, skip }, Some(level)) => {
+                    let cols = tiling::chunk_channels(group.width, index, of);
+                    if cols.1 > cols.0 {
+                        fft(skip, cols).record(pass, arena, k, level)?;
+                    }
+                    continue;
+                }
+                (Part::Chunk { .. }, None) => {
+                    // Spread applies only from fft_min_tile on (Mixer::new).
+                    return Err(Error::gpu(format!("spread tile {tile:?} has no FFT level")));
+                }
+                (Part::Whole, None) => tile.outputs(),
+                (Part::Urgent { outputs }, _) => outputs,
+            };
+            let mut w = self.words(0, tile.step, gi, None);
             w[6] = tile.size as u32;
             w[7] = tile.in_start as u32;
             w[8] = tile.out_start as u32;
-            w[9] = tile.outputs() as u32;
-            let threads = group.width as u64 * tile.outputs() as u64;
+            w[9] = direct_outputs as u32;
+            let threads = group.width as u64 * direct_outputs as u64;
             let groups = threads.div_ceil(256) as u32;
             dispatch(pass, arena, &k.tile_direct, &group.tile_direct, &w, groups)?;
         }
         Ok(())
     }
 
-    /// One tile of a group through FFTs: fused in one workgroup per channel pair when
-    /// 2U fits, else gather, multi-pass FFT, pointwise, inverse FFT, scatter.
-    fn record_fft_tile(
+    /// Smallest tile side done with FFTs in this session.
+    pub fn fft_min_tile(&self) -> usize {
+        self.fft_min_tile
+    }
+
+    /// Builds the prefill convolution for a prompt of `prompt` positions (flash only;
+    /// None for the other methods, whose prompt goes token by token or, for `none`,
+    /// needs no history term). `filters`: each layer's filter `[D][prompt]`.
+    pub fn prefill_conv(
+        &self,
+        kernels: &MixerKernels,
+        filters: &[Vec<f32>],
+        prompt: usize,
+    ) -> Result<Option<PrefillConv>> {
+        if self.method != Method::Flash || prompt == 0 {
+            return Ok(None);
+        }
+        let size = prompt.next_power_of_two();
+        let mut planner = kernels
+            .planner
+            .lock()
+            .map_err(|_| Error::gpu("FFT planner lock poisoned"))?;
+        let twiddles = planner.plan(2 * size)?.twiddles().clone();
+        let unused = self.ctx.buffer_zeroed("unused", 16)?;
+        let mut levels = Vec::with_capacity(self.groups.len());
+        for g in &self.groups {
+            let cols = (g.start, g.width);
+            let spectra = level_spectra(filters, (self.d, prompt), cols, size, Taps::Prefill);
+            let bufs = [&twiddles, &g.v_hist, &g.z_acc, &unused];
+            let sizes = (size, g.width);
+            levels.push(FftLevel::new(
+                &self.ctx,
+                kernels,
+                &mut planner,
+                bufs,
+                &spectra,
+                sizes,
+            )?);
+        }
+        Ok(Some(PrefillConv {
+            prompt,
+            size,
+            levels,
+        }))
+    }
+
+    /// Records the prefill convolution of `layer` (its v history over the whole prompt
+    /// must be written): z_acc[j] += sum_{s<j} k[j - s] v_s for every prompt position j.
+    pub fn record_prefill_conv(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         arena: &mut ParamArena,
         k: &MixerKernels,
-        tile: &tiling::Tile,
-        width: usize,
-        level: &FftLevel,
+        conv: &PrefillConv,
+        layer: usize,
     ) -> Result<()> {
-        let chans = width as u32;
-        let pairs = chans.div_ceil(2);
-        let u = tile.size as u32;
-        let w = [
-            chans,
-            u,
-            tile.in_start as u32,
-            tile.out_start as u32,
-            tile.outputs() as u32,
-            (2 * u).trailing_zeros(),
-            pairs,
-            // Channel pairs per workgroup for the in-workgroup tiles: fill fft_sh.
-            (MAX_WG_FFT as u32 / (2 * u).min(MAX_WG_FFT as u32)).trailing_zeros(),
-        ];
-        let Some((plan, binding)) = &level.large else {
-            let groups = pairs.div_ceil(1 << w[7]);
-            return dispatch(pass, arena, &k.tile_fft, &level.bind, &w, groups);
-        };
-        let ctx_groups = |threads: u64| threads.div_ceil(256) as u32;
-        let n = 2 * u as u64;
-        dispatch(
-            pass,
-            arena,
-            &k.tile_gather,
-            &level.bind,
-            &w,
-            ctx_groups(pairs as u64 * n),
-        )?;
-        plan.encode_bound(pass, arena, binding, pairs, Direction::Forward)?;
-        let groups = ctx_groups(pairs as u64 * (u as u64 + 1));
-        dispatch(pass, arena, &k.tile_pointwise, &level.bind, &w, groups)?;
-        plan.encode_bound(pass, arena, binding, pairs, Direction::Inverse)?;
-        let groups = ctx_groups(pairs as u64 * tile.outputs() as u64);
-        dispatch(pass, arena, &k.tile_scatter, &level.bind, &w, groups)
+        for s in &self.slices[layer] {
+            let job = FftJob {
+                size: conv.size,
+                in_start: 0,
+                valid: conv.prompt,
+                out_start: 0,
+                outputs: conv.prompt,
+                out_base: 0,
+                columns: (s.col0, s.count),
+                stride: self.groups[s.group].width,
+            };
+            job.record(pass, arena, k, &conv.levels[s.group])?;
+        }
+        Ok(())
     }
 
-    /// Smallest tile side done with FFTs in this session.
-    pub fn fft_min_tile(&self) -> usize {
-        self.fft_min_tile
+    /// After a prefill of `prompt` positions: the tiles of the steps t < prompt that
+    /// reach past the prompt, which add to z_acc exactly the pairs (s, j), s < prompt
+    /// <= j, that token-by-token processing of the prompt would have added. (They also
+    /// add to positions inside the prompt, which nothing reads any more.) Later tiles
+    /// add the other pairs, so nothing is counted twice.
+    pub fn record_prefill_tiles(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        prompt: usize,
+    ) -> Result<()> {
+        if self.method != Method::Flash {
+            return Ok(());
+        }
+        for (tile, part) in tiling::seeding_work(prompt, self.len, self.spread) {
+            self.record_part(pass, arena, k, &tile, part)?;
+        }
+        Ok(())
+    }
+
+    /// Upper bound on the dispatches of a prefill of `prompt` positions that the mixer
+    /// records (the convolutions of every layer and the seeding tiles).
+    pub fn prefill_dispatches(&self, prompt: usize) -> usize {
+        let slices: usize = self.slices.iter().map(Vec::len).sum();
+        let parts = tiling::seeding_work(prompt, self.len, self.spread).len();
+        (slices + parts * self.groups.len()) * 12
     }
 
     /// Mixer-only benchmark step `t` over all channels (a mixer built with one "layer"
@@ -827,11 +1075,12 @@ impl Mixer {
     }
 
     /// Upper bound on dispatches per token (for sizing the parameter arena): gate and
-    /// history term per slice, and per group a tile of at most gather, scatter,
-    /// pointwise and two multi-pass FFTs.
+    /// history term per slice, and per group the work of a step: a tile (or its urgent
+    /// part and first chunk) and at most one chunk of an earlier spread tile, each an FFT
+    /// pipeline of at most gather, scatter, pointwise and two multi-pass FFTs.
     pub fn dispatches_per_token(&self) -> usize {
         let slices: usize = self.slices.iter().map(Vec::len).sum();
-        2 * slices + 12 * self.groups.len()
+        2 * slices + 25 * self.groups.len()
     }
 }
 

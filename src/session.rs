@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::gpu::{dispatch, dispatch_rows, Access, GpuContext, Kernel, ParamArena, MAX_ROWS};
 use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, MixerMemory, GATE_LIB_WGSL};
 use crate::model::{Layer, Model};
 use crate::sampling::{self, SamplingParams};
@@ -60,6 +60,8 @@ const FLAG_BIAS: u32 = 1;
 const FLAG_GELU: u32 = 2;
 const FLAG_ACC: u32 = 4;
 const FLAG_SIDE: u32 = 8;
+/// The gate reads u_t from row t of a full buffer (prefill), not from a ring of three.
+const FLAG_ROWS: u32 = 16;
 /// LayerNorm epsilon of the blocks' norm1 and norm2 (HyenaDNA's default; ln_f's comes
 /// from the config).
 const BLOCK_NORM_EPS: f32 = 1e-5;
@@ -71,6 +73,7 @@ struct DenseKernels {
     matvec: Kernel,
     matvec_norm: Kernel,
     matvec_gate: Kernel,
+    gate_rows: Kernel,
 }
 
 impl DenseKernels {
@@ -84,6 +87,7 @@ impl DenseKernels {
             matvec: k("matvec")?,
             matvec_norm: k("matvec_norm")?,
             matvec_gate: k("matvec_gate")?,
+            gate_rows: k("gate_rows")?,
         })
     }
 }
@@ -154,13 +158,13 @@ struct Matvec {
     eps: f32,
     ln_off: u32,
     side_off: u32,
-    /// matvec_gate: d, t, slot, mode, chans, col0.
+    /// matvec_gate: d, t, (unused), mode, chans, col0.
     gate: [u32; 6],
 }
 
 impl Matvec {
     fn words(&self) -> [u32; 15] {
-        let [d, t, slot, mode, chans, col0] = self.gate;
+        let [d, t, spare, mode, chans, col0] = self.gate;
         [
             self.n,
             self.cols,
@@ -173,7 +177,7 @@ impl Matvec {
             self.side_off,
             d,
             t,
-            slot,
+            spare,
             mode,
             chans,
             col0,
@@ -188,14 +192,124 @@ impl Matvec {
         kernel: &Kernel,
         bind: &wgpu::BindGroup,
     ) -> Result<()> {
-        dispatch(
-            pass,
-            arena,
-            kernel,
-            bind,
-            &self.words(),
-            self.n.div_ceil(256),
-        )
+        self.record_rows(pass, arena, kernel, bind, 1)
+    }
+
+    /// The same product for `rows` consecutive vectors (session_matvec.wgsl's rows:
+    /// input rows `cols` apart, output rows `n` apart, gate positions t, t + 1, ...), in
+    /// dispatches of at most [`MAX_ROWS`] rows.
+    fn record_rows(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        kernel: &Kernel,
+        bind: &wgpu::BindGroup,
+        rows: usize,
+    ) -> Result<()> {
+        self.record_grid(pass, arena, kernel, bind, self.n.div_ceil(256), rows)
+    }
+
+    /// [`Matvec::record_rows`] over `groups` workgroups per row (for kernels other
+    /// than the products that take this parameter block, such as `gate_rows`).
+    fn record_grid(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        kernel: &Kernel,
+        bind: &wgpu::BindGroup,
+        groups: u32,
+        rows: usize,
+    ) -> Result<()> {
+        for r0 in (0..rows).step_by(MAX_ROWS) {
+            let r = r0 as u32;
+            let mut chunk = *self;
+            chunk.in_off += r * self.cols;
+            chunk.out_off += r * self.n;
+            chunk.side_off += r * self.cols;
+            chunk.gate[1] += r;
+            let n = (rows - r0).min(MAX_ROWS) as u32;
+            dispatch_rows(pass, arena, kernel, bind, &chunk.words(), (groups, n))?;
+        }
+        Ok(())
+    }
+}
+
+/// The products of a layer and lm_head with the parameters that do not depend on the
+/// position; the token step and the prefill fill in where they read and write.
+struct Products {
+    /// in_proj with norm1 in front (output offset to fill in).
+    in_proj: Matvec,
+    /// out_proj over the mixer's y, with the residual add (when the gate is not fused).
+    out_proj: Matvec,
+    /// `[mode, arena row stride]` of the fused gate, if fused.
+    gate: Option<[u32; 2]>,
+    /// fc1 with norm2 in front and GELU.
+    fc1: Matvec,
+    /// fc2 with the residual add.
+    fc2: Matvec,
+    /// lm_head with ln_f in front, writing the normalized vector to `side` (offsets to
+    /// fill in).
+    lm_head: Matvec,
+}
+
+impl Products {
+    fn new(c: &Config, gate: Option<[u32; 2]>) -> Self {
+        let (d, di, vp) = (c.d_model as u32, c.d_inner as u32, c.padded_vocab() as u32);
+        let off = VecOffsets::new(c.d_model, c.d_inner);
+        Products {
+            in_proj: Matvec {
+                n: 3 * d,
+                cols: d,
+                flags: FLAG_BIAS,
+                bias_off: off.in_b,
+                eps: BLOCK_NORM_EPS,
+                ln_off: off.norm1,
+                ..Default::default()
+            },
+            out_proj: Matvec {
+                n: d,
+                cols: d,
+                flags: FLAG_BIAS | FLAG_ACC,
+                bias_off: off.out_b,
+                ..Default::default()
+            },
+            gate,
+            fc1: Matvec {
+                n: di,
+                cols: d,
+                flags: FLAG_BIAS | FLAG_GELU,
+                bias_off: off.fc1_b,
+                eps: BLOCK_NORM_EPS,
+                ln_off: off.norm2,
+                ..Default::default()
+            },
+            fc2: Matvec {
+                n: d,
+                cols: di,
+                flags: FLAG_BIAS | FLAG_ACC,
+                bias_off: off.fc2_b,
+                ..Default::default()
+            },
+            lm_head: Matvec {
+                n: vp,
+                cols: d,
+                flags: FLAG_SIDE,
+                eps: c.layer_norm_epsilon as f32,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// out_proj of layer `l` at position `t` with the gate computed in front, if fused.
+    fn out_gate(&self, l: usize, t: usize) -> Option<Matvec> {
+        let [mode, chans] = self.gate?;
+        let d = self.out_proj.n;
+        Some(Matvec {
+            // Mixer parameters [short_w 9D | short_b 3D | diag D | out_proj b D].
+            bias_off: 13 * d,
+            gate: [d, t as u32, 0, mode, chans, l as u32 * d],
+            ..self.out_proj
+        })
     }
 }
 
@@ -413,6 +527,19 @@ pub struct SessionOptions {
     pub tokens_per_submit: usize,
     /// Flash tiles of this side and larger use FFTs, smaller ones a direct product.
     pub fft_min_tile: usize,
+    /// Consume a prompt fed at position 0 as one batched forward pass (every position
+    /// of a layer at once, the long convolution as one FFT), then seed the accumulators
+    /// for the tokens after it ([`Session::feed`]). Used for flash and none in sessions
+    /// whose mixer buffers are not split; the other cases go token by token. On by
+    /// default; off gives token-by-token prompt processing (same results within f32
+    /// rounding, `tests/prefill.rs`).
+    pub prefill: bool,
+    /// How large flash tiles are spread over the steps after them, so the step that
+    /// completes a large tile does not carry all of it (the latency spikes at
+    /// t + 1 = 2^k): only the next outputs are computed at once, directly, the rest in
+    /// channel chunks over the next steps ([`crate::tiling::work_at`]). Default:
+    /// [`Spread::DEFAULT`](crate::tiling::Spread::DEFAULT).
+    pub spread: crate::tiling::Spread,
     /// Test-only: extra device memory (zeroed buffers of the binding size) allocated
     /// past the memory plan, so a test can provoke the driver's out-of-memory error with
     /// a session. 0 in normal use.
@@ -429,6 +556,8 @@ impl SessionOptions {
             logit_rows: 1,
             tokens_per_submit: 32,
             fft_min_tile: crate::mixer::DEFAULT_FFT_MIN_TILE,
+            prefill: true,
+            spread: crate::tiling::Spread::DEFAULT,
             test_extra_bytes: 0,
         }
     }
@@ -460,6 +589,13 @@ pub struct Session {
     /// Set when a batch ran past a stop token: the state then holds positions the
     /// returned sequence does not, so the session refuses to continue.
     overrun: bool,
+    /// Per layer: the ring of the last three in_proj outputs, and the mixer parameters.
+    u_ring: Vec<wgpu::Buffer>,
+    params: Vec<wgpu::Buffer>,
+    /// The matvec kernels' unused second output.
+    xn: wgpu::Buffer,
+    /// Dispatches recorded by prefills (their own parameter arenas).
+    prefill_dispatches: u64,
 }
 
 #[derive(Debug)]
@@ -545,6 +681,7 @@ impl Session {
             x0: &x0,
             y: &y,
             fft_min_tile: opts.fft_min_tile,
+            spread: opts.spread,
         };
         let mixer = Mixer::new(ctx, &m.mixer, opts.method, (d, opts.len), io)?;
         let dk = &m.dense;
@@ -607,6 +744,10 @@ impl Session {
             overrun: false,
             submits: std::cell::Cell::new(0),
             _extra: extra,
+            u_ring,
+            params,
+            xn,
+            prefill_dispatches: 0,
         };
         // wgpu reports allocation failures (out of memory) through the error handler:
         // return them from here rather than from the first use.
@@ -645,7 +786,8 @@ impl Session {
 
     /// Dispatches and queue submits (work and read-backs) this session has made.
     pub fn counts(&self) -> (u64, u64) {
-        (self.arena.dispatch_count(), self.submits.get())
+        let dispatches = self.arena.dispatch_count() + self.prefill_dispatches;
+        (dispatches, self.submits.get())
     }
 
     /// The GPU memory this session planned and allocated, by part.
@@ -671,6 +813,9 @@ impl Session {
         if ids.is_empty() {
             return Ok(());
         }
+        if self.pos == 0 && self.prefill_fits(ids.len()) {
+            return self.prefill(ids);
+        }
         let ctx = self.model.ctx().clone();
         ctx.queue
             .write_buffer(&self.tokens, self.pos as u64 * 4, bytemuck::cast_slice(ids));
@@ -690,6 +835,154 @@ impl Session {
         Ok(())
     }
 
+    /// Whether a prompt of `p` positions can be prefilled ([`SessionOptions::prefill`]):
+    /// flash or none, the gate fused (one channel group), and the prompt's activations
+    /// within the binding limit.
+    fn prefill_fits(&self, p: usize) -> bool {
+        let c = self.model.config();
+        let widest = p as u64 * 4 * (3 * c.d_model).max(c.d_inner) as u64;
+        self.opts.prefill
+            && matches!(self.opts.method, Method::Flash | Method::None)
+            && self.bg.gate.is_some()
+            && widest <= self.memory.binding_limit
+    }
+
+    /// Consumes `ids` at positions 0 .. P as one batched forward pass: per layer, every
+    /// position's in_proj, their v (`gate_rows`), the long convolution of the whole
+    /// prompt as one FFT (flash), then out_proj with the gate, fc1 and fc2 over all
+    /// rows; lm_head for the positions whose logits are kept; then the tiles of the
+    /// steps before P that reach past it ([`Mixer::record_prefill_tiles`]). One submit.
+    fn prefill(&mut self, ids: &[u32]) -> Result<()> {
+        let m = &self.model.inner;
+        let ctx = m.ctx.clone();
+        let c = &m.model.config;
+        let p = ids.len();
+        let (d, di) = (c.d_model, c.d_inner);
+        // Filter taps k[1 .. P) are all the prompt's convolution reads.
+        let filters = (0..c.n_layer)
+            .map(|l| {
+                Ok(m.model
+                    .filter(l, p)?
+                    .into_iter()
+                    .map(|v| v as f32)
+                    .collect())
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()?;
+        let conv = self.mixer.prefill_conv(&m.mixer, &filters, p)?;
+        let act = |name: &str, n: usize| ctx.buffer_zeroed(name, n as u64 * 4);
+        let (x_all, u_all, a_all) = (
+            act("prefill x", p * d)?,
+            act("prefill u", p * 3 * d)?,
+            act("prefill mlp", p * di)?,
+        );
+        let fused = self
+            .mixer
+            .fusable_gate()
+            .ok_or_else(|| Error::gpu("prefill needs the fused gate"))?;
+        let dk = &m.dense;
+        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4], z: &wgpu::Buffer| {
+            k.bind(&ctx, &[b[0], b[1], b[2], b[3], &self.xn, z])
+        };
+        let rows_per = p.div_ceil(MAX_ROWS);
+        let capacity =
+            1 + c.n_layer * 6 * rows_per + 2 * rows_per + self.mixer.prefill_dispatches(p);
+        let mut arena = ParamArena::new(&ctx, &dk.matvec.param_layout, capacity);
+        ctx.queue
+            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(ids));
+        let pr = Products::new(c, self.bg.gate);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            let embed = dk.embed.bind(&ctx, &[&m.embed, &self.tokens, &x_all]);
+            let threads = (p * d) as u64;
+            let words = [d as u32, 0, p as u32];
+            dispatch(
+                &mut pass,
+                &mut arena,
+                &dk.embed,
+                &embed,
+                &words,
+                threads.div_ceil(256) as u32,
+            )?;
+        }
+        for (l, w) in m.layers.iter().enumerate() {
+            {
+                let pass = &mut enc.begin_compute_pass(&Default::default());
+                let a = &mut arena;
+                let z = &m.zero;
+                let in_proj = bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, &x_all, &u_all], z);
+                pr.in_proj
+                    .record_rows(pass, a, &dk.matvec_norm, &in_proj, p)?;
+                let mut gate = pr
+                    .out_gate(l, 0)
+                    .ok_or_else(|| Error::gpu("prefill needs the fused gate"))?;
+                gate.flags |= FLAG_ROWS;
+                // gate_rows writes every v_t for the convolution; out_proj's gate reads z.
+                let gate_bufs = [
+                    &w.out_proj_w,
+                    &self.params[l],
+                    &u_all,
+                    &x_all,
+                    fused.v_hist,
+                    fused.z_acc,
+                ];
+                let v_bind = dk.gate_rows.bind(&ctx, &gate_bufs);
+                let v_groups = (d as u32).div_ceil(64);
+                gate.record_grid(pass, a, &dk.gate_rows, &v_bind, v_groups, p)?;
+                if let Some(conv) = &conv {
+                    self.mixer.record_prefill_conv(pass, a, &m.mixer, conv, l)?;
+                }
+                let out_bind = dk.matvec_gate.bind(&ctx, &gate_bufs);
+                gate.record_rows(pass, a, &dk.matvec_gate, &out_bind, p)?;
+                let fc1 = bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, &x_all, &a_all], z);
+                pr.fc1.record_rows(pass, a, &dk.matvec_norm, &fc1, p)?;
+                let fc2 = bind(&dk.matvec, [&w.fc2_w, &w.vecs, &a_all, &x_all], z);
+                pr.fc2.record_rows(pass, a, &dk.matvec, &fc2, p)?;
+            }
+            // The token steps after the prompt read u at P-1 and P-2 from the ring.
+            let row = 3 * d as u64 * 4;
+            for t in p.saturating_sub(3)..p {
+                let (src, dst) = (t as u64 * row, (t % 3) as u64 * row);
+                enc.copy_buffer_to_buffer(&u_all, src, &self.u_ring[l], dst, row);
+            }
+        }
+        {
+            let pass = &mut enc.begin_compute_pass(&Default::default());
+            let lm_bind = [
+                &m.lm_head,
+                &m.ln_f,
+                &x_all,
+                &self.logits,
+                &self.hidden,
+                &m.zero,
+            ];
+            let lm_bind = dk.matvec_norm.bind(&ctx, &lm_bind);
+            // The kept logit rows are a ring: at most two contiguous pieces.
+            let rows = self.opts.logit_rows;
+            let mut t = p.saturating_sub(rows);
+            while t < p {
+                let n = (rows - t % rows).min(p - t);
+                let r = (t % rows) as u32;
+                let lm = Matvec {
+                    in_off: (t * d) as u32,
+                    out_off: r * pr.lm_head.n,
+                    side_off: r * d as u32,
+                    ..pr.lm_head
+                };
+                lm.record_rows(pass, &mut arena, &dk.matvec_norm, &lm_bind, n)?;
+                t += n;
+            }
+            self.mixer
+                .record_prefill_tiles(pass, &mut arena, &m.mixer, p)?;
+        }
+        arena.upload(&ctx);
+        ctx.queue.submit([enc.finish()]);
+        self.count_submits(1);
+        self.prefill_dispatches += arena.dispatch_count();
+        self.pos = p;
+        ctx.take_errors()
+    }
+
     /// Records the whole forward pass of position `t` (its token id is already in the
     /// tokens buffer), then the flash tile of step `t`: with the gate fused, four
     /// matvec dispatches per layer (in_proj with norm1, out_proj with the gate, fc1 with
@@ -697,82 +990,42 @@ impl Session {
     fn record_token(&mut self, pass: &mut wgpu::ComputePass<'_>, t: usize) -> Result<()> {
         let m = &self.model.inner;
         let c = &m.model.config;
-        let (d, di, vp) = (c.d_model as u32, c.d_inner as u32, c.padded_vocab() as u32);
-        let off = VecOffsets::new(c.d_model, c.d_inner);
+        let (d, vp) = (c.d_model as u32, c.padded_vocab() as u32);
         let row = (t % self.opts.logit_rows) as u32;
         let dk = &m.dense;
+        let pr = Products::new(c, self.bg.gate);
         let arena = &mut self.arena;
+        let embed = [d, t as u32, 1];
         dispatch(
             pass,
             arena,
             &dk.embed,
             &self.bg.embed,
-            &[d, t as u32],
+            &embed,
             d.div_ceil(256),
         )?;
         let slot = (t % 3) as u32;
         for (l, bg) in self.bg.layers.iter().enumerate() {
             let in_proj = Matvec {
-                n: 3 * d,
-                cols: d,
                 out_off: slot * 3 * d,
-                flags: FLAG_BIAS,
-                bias_off: off.in_b,
-                eps: BLOCK_NORM_EPS,
-                ln_off: off.norm1,
-                ..Default::default()
+                ..pr.in_proj
             };
             in_proj.record(pass, arena, &dk.matvec_norm, &bg.in_proj)?;
-            let out_proj = Matvec {
-                n: d,
-                cols: d,
-                flags: FLAG_BIAS | FLAG_ACC,
-                bias_off: off.out_b,
-                ..Default::default()
-            };
-            if let Some([mode, chans]) = self.bg.gate {
-                // Mixer parameters [short_w 9D | short_b 3D | diag D | out_proj b D].
-                let gate = [d, t as u32, slot, mode, chans, l as u32 * d];
-                let mv = Matvec {
-                    bias_off: 13 * d,
-                    gate,
-                    ..out_proj
-                };
-                mv.record(pass, arena, &dk.matvec_gate, &bg.out_proj)?;
+            if let Some(gate) = pr.out_gate(l, t) {
+                gate.record(pass, arena, &dk.matvec_gate, &bg.out_proj)?;
                 self.mixer.record_layer(pass, arena, &m.mixer, l, t, true)?;
             } else {
                 self.mixer
                     .record_layer(pass, arena, &m.mixer, l, t, false)?;
-                out_proj.record(pass, arena, &dk.matvec, &bg.out_proj)?;
+                pr.out_proj.record(pass, arena, &dk.matvec, &bg.out_proj)?;
             }
-            let fc1 = Matvec {
-                n: di,
-                cols: d,
-                flags: FLAG_BIAS | FLAG_GELU,
-                bias_off: off.fc1_b,
-                eps: BLOCK_NORM_EPS,
-                ln_off: off.norm2,
-                ..Default::default()
-            };
-            fc1.record(pass, arena, &dk.matvec_norm, &bg.fc1)?;
-            let fc2 = Matvec {
-                n: d,
-                cols: di,
-                flags: FLAG_BIAS | FLAG_ACC,
-                bias_off: off.fc2_b,
-                ..Default::default()
-            };
-            fc2.record(pass, arena, &dk.matvec, &bg.fc2)?;
+            pr.fc1.record(pass, arena, &dk.matvec_norm, &bg.fc1)?;
+            pr.fc2.record(pass, arena, &dk.matvec, &bg.fc2)?;
         }
-        // ln_f into the hidden ring (side) and lm_head into the logits ring.
         let lm_head = Matvec {
-            n: vp,
-            cols: d,
             out_off: row * vp,
-            flags: FLAG_SIDE,
-            eps: c.layer_norm_epsilon as f32,
             side_off: row * d,
-            ..Default::default()
+            ..pr.lm_head
         };
         lm_head.record(pass, arena, &dk.matvec_norm, &self.bg.lm_head)?;
         self.mixer.record_tiles(pass, arena, &m.mixer, t)

@@ -168,7 +168,12 @@ fn time_tile(
 ) -> Result<f64> {
     let len = 2 * size + 1;
     let filter = crate::bench::test_filter(CHANNELS, len);
-    let shape = (CHANNELS, len, fft_min_tile.min(len));
+    // Whole tiles: the threshold compares the cost of a tile, not how it is spread.
+    let tiles = crate::mixer::Tiles {
+        fft_min_tile: fft_min_tile.min(len),
+        spread: crate::tiling::Spread::OFF,
+    };
+    let shape = (CHANNELS, len, tiles);
     let (mixer, _keep) = crate::bench::bench_mixer(ctx, kernels, Method::Flash, &filter, shape)?;
     let arena = |reps: usize| {
         ParamArena::new(

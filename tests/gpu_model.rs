@@ -8,10 +8,12 @@ use flashconv::{Config, GpuModel, Method, Model, Session, SessionOptions};
 /// Relative logit tolerance (per position, scaled by the row's largest |logit|).
 const TOL: f64 = 1e-4;
 
-/// Logits and hidden states (after ln_f) of every position.
-fn gpu_outputs(gm: &GpuModel, method: Method, ids: &[u32]) -> (Vec<f32>, Vec<f32>) {
+/// Logits and hidden states (after ln_f) of every position, the ids fed in one call
+/// (as one prefill for flash when `prefill`, else token by token).
+fn gpu_outputs(gm: &GpuModel, method: Method, prefill: bool, ids: &[u32]) -> (Vec<f32>, Vec<f32>) {
     let mut opts = SessionOptions::new(method, ids.len());
     opts.logit_rows = ids.len();
+    opts.prefill = prefill;
     let mut s = Session::new(gm, opts).expect("session");
     s.feed(ids).expect("feed");
     let logits = s.logits_range(0, ids.len()).expect("read logits");
@@ -26,12 +28,18 @@ fn check_shape(layers: usize, dim: usize, vocab: usize, len: usize, seed: u64) {
     let want = flashconv::reference::forward(&model, &ids).expect("reference");
     let vp = model.config.padded_vocab();
     let gm = GpuModel::new(&ctx, model).expect("upload");
-    for method in [Method::Flash, Method::Lazy, Method::Eager] {
-        let (got, hidden) = gpu_outputs(&gm, method, &ids);
+    let runs = [
+        (Method::Flash, false),
+        (Method::Flash, true),
+        (Method::Lazy, false),
+        (Method::Eager, false),
+    ];
+    for (method, prefill) in runs {
+        let (got, hidden) = gpu_outputs(&gm, method, prefill, &ids);
         let (err, row) = common::max_row_rel_err(&got, &want.logits, vp);
         let (herr, hrow) = common::max_row_rel_err(&hidden, &want.hidden, dim);
         eprintln!(
-            "M={layers} D={dim} V={vocab} L={len} {method}: max rel err {err:.2e} (pos {row}), \
+            "M={layers} D={dim} V={vocab} L={len} {method} (prefill {prefill}): max rel err {err:.2e} (pos {row}), \
              hidden {herr:.2e} (pos {hrow})"
         );
         assert!(
@@ -113,11 +121,55 @@ fn fft_and_direct_tiles_match_reference() {
         let mut opts = SessionOptions::new(Method::Flash, len);
         opts.logit_rows = len;
         opts.fft_min_tile = fft_min_tile;
+        // Token by token: a prefill would leave the tiles of the prompt to one FFT.
+        opts.prefill = false;
         let mut s = Session::new(&gm, opts).expect("session");
         s.feed(&ids).expect("feed");
         let got = s.logits_range(0, len).expect("logits");
         let (err, row) = common::max_row_rel_err(&got, &want.logits, vp);
         eprintln!("fft_min_tile {fft_min_tile}: max rel err {err:.2e} (pos {row})");
         assert!(err <= TOL, "fft_min_tile {fft_min_tile}: {err} at {row}");
+    }
+}
+
+/// Large tiles spread over the steps after them (urgent outputs directly, the rest in
+/// channel chunks) give the reference's logits, token by token and after a prefill
+/// (whose seeding leaves chunks to the token steps), for several spreads on an odd
+/// channel count (a chunk boundary can split nothing but whole pairs).
+#[test]
+fn spread_tiles_match_reference() {
+    use flashconv::tiling::Spread;
+    let ctx = common::ctx();
+    let (layers, dim, vocab, len) = (2, 9, 12, 700);
+    let model = Model::random(Config::new(layers, dim, vocab, len + 1), 31).expect("random");
+    let ids = common::ids(len, vocab, 32);
+    let want = flashconv::reference::forward(&model, &ids).expect("reference");
+    let vp = model.config.padded_vocab();
+    let gm = GpuModel::new(&ctx, model).expect("upload");
+    let spreads = [
+        Spread::OFF,
+        Spread::over(4, 8),
+        Spread::over(8, 16),
+        Spread::over(3, 64),
+        Spread::DEFAULT,
+    ];
+    for spread in spreads {
+        for prompt in [0usize, 1, 300] {
+            let mut opts = SessionOptions::new(Method::Flash, len);
+            opts.logit_rows = len;
+            opts.fft_min_tile = 8;
+            opts.spread = spread;
+            let mut s = Session::new(&gm, opts).expect("session");
+            if prompt > 0 {
+                s.feed(&ids[..prompt]).expect("prompt");
+            }
+            for &id in &ids[prompt..] {
+                s.feed(&[id]).expect("token");
+            }
+            let got = s.logits_range(0, len).expect("logits");
+            let (err, row) = common::max_row_rel_err(&got, &want.logits, vp);
+            eprintln!("{spread:?} prompt {prompt}: max rel err {err:.2e} (pos {row})");
+            assert!(err <= TOL, "{spread:?} prompt {prompt}: {err} at {row}");
+        }
     }
 }
