@@ -96,6 +96,37 @@ fn tile_direct(@builtin(global_invocation_id) gid: vec3<u32>,
     w0[(p.out_start + m) * C + g] += s;
 }
 
+// tile_urgent: the first `outputs` (at most 16) outputs of a spread tile, thread per
+// channel: walking the inputs from the newest back, a window of 16 consecutive taps
+// serves every output, so each step loads one input and one tap for all outputs.
+// r0 = v_hist, r1 = k, w0 = z_acc (same bindings as tile_direct).
+@compute @workgroup_size(64)
+fn tile_urgent(@builtin(global_invocation_id) gid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = gid.x + gid.y * nwg.x * 64u;
+    let C = p.chans;
+    if g >= C { return; }
+    var acc: array<f32, 16>;
+    var win: array<f32, 16>;
+    // Input i (position in_start + i) meets output m through tap m + U - i: for the
+    // newest input (i = U - 1) the taps are 1 .. 16.
+    for (var m = 0u; m < 16u; m++) {
+        acc[m] = 0.0;
+        win[m] = 0.0;
+        if 1u + m < p.len { win[m] = r1[(1u + m) * C + g]; }
+    }
+    for (var i = p.size; i > 0u; i--) {
+        let v = r0[(p.in_start + i - 1u) * C + g];
+        for (var m = 0u; m < 16u; m++) { acc[m] += win[m] * v; }
+        // The next (older) input is one tap further from every output.
+        for (var m = 0u; m < 15u; m++) { win[m] = win[m + 1u]; }
+        let tap = p.size - i + 17u;
+        win[15] = 0.0;
+        if tap < p.len { win[15] = r1[tap * C + g]; }
+    }
+    for (var m = 0u; m < p.outputs; m++) { w0[(p.out_start + m) * C + g] += acc[m]; }
+}
+
 fn hash32(x: u32) -> u32 {
     let state = x * 747796405u + 2891336453u;
     let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;

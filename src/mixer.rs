@@ -121,6 +121,7 @@ pub struct MixerKernels {
     lazy4: Kernel,
     eager: Kernel,
     tile_direct: Kernel,
+    tile_urgent: Kernel,
     bench_step: Kernel,
     tile_fft: Kernel,
     tile_gather: Kernel,
@@ -163,6 +164,7 @@ impl MixerKernels {
             lazy4: Kernel::new(ctx, &mixer_vec4_source(), "lazy4", &MIXER_ACCESS)?,
             eager: k("eager")?,
             tile_direct: k("tile_direct")?,
+            tile_urgent: k("tile_urgent")?,
             bench_step: k("bench_step")?,
             tile_fft: Kernel::new(ctx, &tiles, "tile_fft", &TILE_ACCESS)?,
             tile_gather: Kernel::new(ctx, &tiles, "tile_gather", &TILE_ACCESS)?,
@@ -323,6 +325,7 @@ struct Group {
     width: usize,
     eager: wgpu::BindGroup,
     tile_direct: wgpu::BindGroup,
+    tile_urgent: wgpu::BindGroup,
     fft_levels: BTreeMap<usize, FftLevel>,
     v_hist: wgpu::Buffer,
     z_acc: wgpu::Buffer,
@@ -672,6 +675,7 @@ impl Mixer {
                 width,
                 eager: bind6(&kernels.eager, [&v_hist, &k, d0, &z_acc, d1, d2]),
                 tile_direct: bind6(&kernels.tile_direct, [&v_hist, &k, d0, &z_acc, d1, d2]),
+                tile_urgent: bind6(&kernels.tile_urgent, [&v_hist, &k, d0, &z_acc, d1, d2]),
                 fft_levels,
                 v_hist: v_hist.clone(),
                 z_acc: z_acc.clone(),
@@ -947,6 +951,12 @@ impl Mixer {
             w[7] = tile.in_start as u32;
             w[8] = tile.out_start as u32;
             w[9] = direct_outputs as u32;
+            if let Part::Urgent { .. } = part {
+                // One thread per channel for all the urgent outputs.
+                let groups = (group.width as u32).div_ceil(64);
+                dispatch(pass, arena, &k.tile_urgent, &group.tile_urgent, &w, groups)?;
+                continue;
+            }
             let threads = group.width as u64 * direct_outputs as u64;
             let groups = threads.div_ceil(256) as u32;
             dispatch(pass, arena, &k.tile_direct, &group.tile_direct, &w, groups)?;

@@ -133,17 +133,27 @@ impl Spread {
         steps: 8,
     };
 
-    /// Tiles of side `min_size` and up over `steps` steps (0 or 1: [`Spread::OFF`]).
+    /// Most steps a tile is spread over (the urgent outputs' kernel keeps one
+    /// accumulator per output).
+    pub const MAX_STEPS: usize = 16;
+
+    /// Tiles of side `min_size` and up over `steps` steps (0 or 1: [`Spread::OFF`];
+    /// at most [`Spread::MAX_STEPS`]).
     pub fn over(steps: usize, min_size: usize) -> Spread {
         if steps <= 1 {
             return Spread::OFF;
         }
-        Spread { min_size, steps }
+        Spread {
+            min_size,
+            steps: steps.min(Self::MAX_STEPS),
+        }
     }
 
     /// Whether `tile` is spread (it also needs more outputs than `steps`).
     pub fn applies(&self, tile: &Tile) -> bool {
-        self.steps > 1 && tile.size >= self.min_size && tile.size > self.steps
+        (2..=Self::MAX_STEPS).contains(&self.steps)
+            && tile.size >= self.min_size
+            && tile.size > self.steps
     }
 }
 
