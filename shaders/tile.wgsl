@@ -179,3 +179,71 @@ fn tile_scatter(@builtin(global_invocation_id) gid: vec3<u32>,
     if pair >= tp.pairs { return; }
     scatter(pair, m, t_work[pair * 2u * tp.size + tp.out_base + m]);
 }
+
+// Filter spectra computed on the fly (levels past the session's spectra budget), right
+// before the tile part that reads them, for the same columns: t_v is bound to the
+// filter arena and the load is a tile's input load of the taps k[0 .. 2U) (valid =
+// taps present), t_z to the spectra buffer. After the forward transform of ka + i kb,
+// item (pair, f) separates Ka[f] and Kb[f] as combine() does and stores them, scaled by
+// 1 / N, where spec() reads them: slot f, or (K[0], K[U]) in slot 0.
+fn spectra_item(pair: u32, f: u32, yf: vec2<f32>, ynf: vec2<f32>, yu: vec2<f32>) {
+    let u = tp.size;
+    let scale = 1.0 / f32(2u * u);
+    var a = 0.5 * (yf + conj(ynf));
+    var b = -0.5 * times_i(yf - conj(ynf));
+    if f == 0u {
+        a = vec2<f32>(yf.x, yu.x);
+        b = vec2<f32>(yf.y, yu.y);
+    }
+    let ga = 2u * pair;
+    let sa = 2u * ((tp.col0 + ga) * u + f);
+    t_z[sa] = a.x * scale;
+    t_z[sa + 1u] = a.y * scale;
+    if ga + 1u < tp.chans {
+        let sb = sa + 2u * u;
+        t_z[sb] = b.x * scale;
+        t_z[sb + 1u] = b.y * scale;
+    }
+}
+
+// In workgroup memory (N = 2U <= 2048), channel pairs packed as in tile_fft.
+@compute @workgroup_size(256)
+fn spectra_fft(@builtin(local_invocation_id) lid3: vec3<u32>,
+               @builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    let lid = lid3.x;
+    let per = 1u << tp.log2count;
+    let first = (wid.x + wid.y * nwg.x) * per;
+    if first >= tp.pairs { return; }
+    let u = tp.size;
+    let n = 2u * u;
+    for (var i = lid; i < n * per; i += FFT_WG) {
+        let pair = first + i / n;
+        var x = vec2<f32>(0.0, 0.0);
+        if pair < tp.pairs { x = packed_input(pair, i % n); }
+        fft_sh[i] = x;
+    }
+    fft_wg_batch(lid, tp.log2n, tp.log2count, false);
+    for (var it = lid; it < per * u; it += FFT_WG) {
+        let q = it / u;
+        let f = it % u;
+        let base = q * n;
+        if first + q < tp.pairs {
+            spectra_item(first + q, f, fft_sh[base + f], fft_sh[base + (n - f) % n], fft_sh[base + u]);
+        }
+    }
+}
+
+// After tile_gather (of the taps) and the multi-pass forward FFT in t_work.
+@compute @workgroup_size(256)
+fn spectra_store(@builtin(global_invocation_id) gid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let u = tp.size;
+    let n = 2u * u;
+    let pair = idx / u;
+    let f = idx % u;
+    if pair >= tp.pairs { return; }
+    let base = pair * n;
+    spectra_item(pair, f, t_work[base + f], t_work[base + (n - f) % n], t_work[base + u]);
+}

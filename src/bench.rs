@@ -34,6 +34,8 @@ pub struct BenchSpec {
     pub fft_min_tile: usize,
     /// How large flash tiles are spread over the steps after them.
     pub spread: crate::tiling::Spread,
+    /// Bytes of flash filter spectra to precompute (None: all).
+    pub spectra_budget: Option<u64>,
     /// End to end: also generate the sequence one token per submit and report the
     /// per-token latency percentiles (a second run per method).
     pub latency: bool,
@@ -246,6 +248,7 @@ impl BenchSpec {
         Tiles {
             fft_min_tile: self.fft_min_tile,
             spread: self.spread,
+            spectra_budget: self.spectra_budget,
         }
     }
 }
@@ -303,6 +306,7 @@ pub(crate) fn bench_mixer(
         y: &z_last,
         fft_min_tile: tiles.fft_min_tile,
         spread: tiles.spread,
+        spectra_budget: tiles.spectra_budget,
     };
     let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
     Ok((mixer, vec![ones, z_last]))
@@ -371,8 +375,7 @@ fn time_generation(gm: &GpuModel, method: Method, len: usize, tiles: Tiles) -> R
     let gen = |n: usize| -> Result<GenRun> {
         let slen = session_len(gm.config(), prompt.len(), n)?;
         let mut opts = SessionOptions::new(method, slen);
-        opts.fft_min_tile = tiles.fft_min_tile;
-        opts.spread = tiles.spread;
+        opts.set_tiles(tiles);
         let mut s = Session::new(gm, opts)?;
         gm.ctx().wait()?;
         let opts = GenerateOptions {
@@ -413,8 +416,7 @@ fn token_latency(
     let prompt = [7u32];
     let slen = session_len(gm.config(), prompt.len(), len)?;
     let mut opts = SessionOptions::new(method, slen);
-    opts.fft_min_tile = tiles.fft_min_tile;
-    opts.spread = tiles.spread;
+    opts.set_tiles(tiles);
     opts.tokens_per_submit = 1;
     let mut s = Session::new(gm, opts)?;
     s.feed(&prompt)?;

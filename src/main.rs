@@ -133,19 +133,27 @@ struct ModelArg {
     #[arg(long)]
     no_prefill: bool,
     #[command(flatten)]
-    spread: SpreadArg,
+    spread: TileArgs,
 }
 
 #[derive(Args)]
-struct SpreadArg {
+struct TileArgs {
     /// Spread each flash tile of side >= 256 over this many steps: the step that
     /// completes it computes the next outputs directly, the rest follows in channel
     /// chunks, which flattens the latency spikes at t + 1 = 2^k. 0 or 1: whole tiles.
     #[arg(long, value_name = "K", default_value_t = flashconv::tiling::Spread::DEFAULT.steps)]
     spread_tiles: usize,
+    /// Precompute at most this many MiB of flash filter spectra (smallest tile sides
+    /// first) and compute the others on the GPU when a tile needs them. Default: all.
+    #[arg(long, value_name = "MIB")]
+    spectra_budget_mib: Option<u64>,
 }
 
-impl SpreadArg {
+impl TileArgs {
+    fn spectra_budget(&self) -> Option<u64> {
+        self.spectra_budget_mib.map(|m| m.saturating_mul(1 << 20))
+    }
+
     fn spread(&self) -> flashconv::tiling::Spread {
         flashconv::tiling::Spread::over(
             self.spread_tiles,
@@ -250,7 +258,7 @@ struct BenchArgs {
     #[arg(long)]
     fft_min_tile: Option<usize>,
     #[command(flatten)]
-    spread: SpreadArg,
+    spread: TileArgs,
     /// End to end: also generate one token per submit and report per-token latency
     /// percentiles (p50 / p99 / max; a second run per method).
     #[arg(long)]
@@ -438,6 +446,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
     sopts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
     sopts.prefill = !a.model.no_prefill;
     sopts.spread = a.model.spread.spread();
+    sopts.spectra_budget = a.model.spread.spectra_budget();
     let mut session = Session::new(&gm, sopts)?;
     let opts = GenerateOptions {
         max_tokens: a.max_tokens,
@@ -555,6 +564,7 @@ fn score(a: ScoreArgs) -> Result<()> {
     opts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
     opts.prefill = !a.model.no_prefill;
     opts.spread = a.model.spread.spread();
+    opts.spectra_budget = a.model.spread.spectra_budget();
     let mut s = Session::new(&gm, opts)?;
     let mut logits = Vec::with_capacity(n * vp);
     let mut hidden = Vec::new();
@@ -649,6 +659,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         seed: a.seed,
         fft_min_tile: 0,
         spread: a.spread.spread(),
+        spectra_budget: a.spread.spectra_budget(),
         latency: a.latency,
         f16: a.f16,
         with_mixer: a.with_mixer,

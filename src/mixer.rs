@@ -50,14 +50,27 @@ pub fn tile_source() -> String {
 /// Default smallest tile side done with FFTs (smaller tiles use the direct product).
 pub const DEFAULT_FFT_MIN_TILE: usize = 64;
 
-/// How a flash mixer runs its tiles: by FFT from which side on, and how large tiles
-/// are spread over the steps after them.
+/// How a flash mixer runs its tiles: by FFT from which side on, how large tiles are
+/// spread over the steps after them, and how many filter spectra are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiles {
     /// Tiles of this side and larger use FFTs, smaller ones the direct product.
     pub fft_min_tile: usize,
     /// See [`tiling::Spread`].
     pub spread: tiling::Spread,
+    /// See [`MixerIo::spectra_budget`].
+    pub spectra_budget: Option<u64>,
+}
+
+impl Tiles {
+    /// FFTs from `fft_min_tile` on, the default spread, every spectrum precomputed.
+    pub fn new(fft_min_tile: usize) -> Self {
+        Tiles {
+            fft_min_tile,
+            spread: tiling::Spread::DEFAULT,
+            spectra_budget: None,
+        }
+    }
 }
 
 /// How the long convolution is evaluated.
@@ -124,6 +137,8 @@ pub struct MixerKernels {
     tile_urgent: Kernel,
     bench_step: Kernel,
     tile_fft: Kernel,
+    spectra_fft: Kernel,
+    spectra_store: Kernel,
     tile_gather: Kernel,
     tile_pointwise: Kernel,
     tile_scatter: Kernel,
@@ -167,6 +182,8 @@ impl MixerKernels {
             tile_urgent: k("tile_urgent")?,
             bench_step: k("bench_step")?,
             tile_fft: Kernel::new(ctx, &tiles, "tile_fft", &TILE_ACCESS)?,
+            spectra_fft: Kernel::new(ctx, &tiles, "spectra_fft", &TILE_ACCESS)?,
+            spectra_store: Kernel::new(ctx, &tiles, "spectra_store", &TILE_ACCESS)?,
             tile_gather: Kernel::new(ctx, &tiles, "tile_gather", &TILE_ACCESS)?,
             tile_pointwise: Kernel::new(ctx, &tiles, "tile_pointwise", &TILE_ACCESS)?,
             tile_scatter: Kernel::new(ctx, &tiles, "tile_scatter", &TILE_ACCESS)?,
@@ -288,7 +305,8 @@ impl MixerMemory {
     }
 
     /// What a mixer of `channels` channels over `len` positions allocates.
-    pub fn estimate(method: Method, channels: usize, len: usize, fft_min_tile: usize) -> Self {
+    pub fn estimate(method: Method, channels: usize, len: usize, tiles: &Tiles) -> Self {
+        let fft_min_tile = tiles.fft_min_tile;
         let arena = 4 * channels as u64 * len as u64;
         let mut m = MixerMemory {
             history: arena,
@@ -301,9 +319,19 @@ impl MixerMemory {
             ..Default::default()
         };
         if method == Method::Flash {
-            for u in tiling::schedule_sizes(len) {
-                if u >= fft_min_tile.max(2) {
-                    m.spectra += 8 * channels as u64 * u as u64;
+            let sizes: Vec<usize> = tiling::schedule_sizes(len)
+                .into_iter()
+                .filter(|&u| u >= fft_min_tile.max(2))
+                .collect();
+            let stored = precomputed_levels(&sizes, channels, tiles.spectra_budget);
+            let level = |u: usize| 8 * channels as u64 * u as u64;
+            m.spectra = sizes[..stored].iter().map(|&u| level(u)).sum();
+            // The buffer the others share.
+            if let Some(&largest) = sizes.get(stored).and(sizes.last()) {
+                m.spectra += level(largest);
+            }
+            for &u in &sizes {
+                {
                     if 2 * u > MAX_WG_FFT {
                         // Two buffers (data and scratch) of channel pairs x 2U complex.
                         m.scratch += 2 * 16 * channels.div_ceil(2) as u64 * u as u64;
@@ -382,6 +410,20 @@ pub struct MixerIo<'a> {
     /// How large flash tiles are spread over the steps after them (applied from
     /// `fft_min_tile` on at the least).
     pub spread: tiling::Spread,
+    /// Bytes of filter spectra to precompute (smallest tile sides first); the other
+    /// sides' spectra are computed on the GPU whenever a tile needs them. None: all.
+    pub spectra_budget: Option<u64>,
+}
+
+impl MixerIo<'_> {
+    /// The tile options among these.
+    pub fn tiles(&self) -> Tiles {
+        Tiles {
+            fft_min_tile: self.fft_min_tile,
+            spread: self.spread,
+            spectra_budget: self.spectra_budget,
+        }
+    }
 }
 
 /// The arenas and gate mode a fused gate kernel binds ([`Mixer::fusable_gate`]). The
@@ -404,6 +446,22 @@ pub struct FusableGate<'a> {
 struct FftLevel {
     bind: wgpu::BindGroup,
     large: Option<(FftPlan, FftBinding)>,
+    /// For spectra computed on the fly: the bind group of their kernels (filter arena
+    /// in, spectra buffer out) and the number of taps present (min(2U, len)).
+    spectra: Option<(wgpu::BindGroup, usize)>,
+}
+
+/// Where a level's filter spectra come from.
+enum Spectra<'a> {
+    /// Computed on the CPU in f64 ([`level_spectra`]) and uploaded once.
+    Host(Vec<[f32; 2]>),
+    /// Computed on the GPU before every use, from the time-major filter arena `k` with
+    /// `taps` taps present, into `scratch` (shared by a group's on-the-fly levels).
+    OnTheFly {
+        k: &'a wgpu::Buffer,
+        taps: usize,
+        scratch: &'a wgpu::Buffer,
+    },
 }
 
 /// One convolution through FFTs of side `size` (transform 2U) over the columns
@@ -445,7 +503,8 @@ impl FftJob {
     }
 
     /// Records the job: fused in one workgroup per channel pair (or several) when 2U
-    /// fits, else gather, multi-pass FFT, pointwise, inverse FFT, scatter.
+    /// fits, else gather, multi-pass FFT, pointwise, inverse FFT, scatter. A level
+    /// without stored spectra first computes those of the job's columns.
     fn record(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -453,6 +512,9 @@ impl FftJob {
         k: &MixerKernels,
         level: &FftLevel,
     ) -> Result<()> {
+        if let Some((bind, taps)) = &level.spectra {
+            self.record_spectra(pass, arena, k, level, (bind, *taps))?;
+        }
         let w = self.words();
         let pairs = w[6];
         let Some((plan, binding)) = &level.large else {
@@ -470,6 +532,59 @@ impl FftJob {
         let scatter = groups(pairs64 * self.outputs as u64);
         dispatch(pass, arena, &k.tile_scatter, &level.bind, &w, scatter)
     }
+
+    /// The filter spectra of the job's columns (tile.wgsl's spectra_fft, or gather,
+    /// multi-pass FFT and spectra_store): the taps k[0 .. taps) loaded like inputs.
+    fn record_spectra(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        k: &MixerKernels,
+        level: &FftLevel,
+        (bind, taps): (&wgpu::BindGroup, usize),
+    ) -> Result<()> {
+        let w = FftJob {
+            in_start: 0,
+            valid: taps,
+            ..*self
+        }
+        .words();
+        let pairs = w[6];
+        let Some((plan, binding)) = &level.large else {
+            let groups = pairs.div_ceil(1 << w[7]);
+            return dispatch(pass, arena, &k.spectra_fft, bind, &w, groups);
+        };
+        let groups = |threads: u64| threads.div_ceil(256) as u32;
+        let (u, pairs64) = (self.size as u64, pairs as u64);
+        dispatch(
+            pass,
+            arena,
+            &k.tile_gather,
+            bind,
+            &w,
+            groups(pairs64 * 2 * u),
+        )?;
+        plan.encode_bound(pass, arena, binding, pairs, Direction::Forward)?;
+        dispatch(pass, arena, &k.spectra_store, bind, &w, groups(pairs64 * u))
+    }
+}
+
+/// How many of the FFT tile sides `sizes` (ascending) keep precomputed spectra under
+/// `budget` bytes for `channels` channels (8 bytes per channel and unit of side): the
+/// smallest ones that fit together; the others are computed on the fly. All when
+/// there is no budget.
+pub fn precomputed_levels(sizes: &[usize], channels: usize, budget: Option<u64>) -> usize {
+    let Some(budget) = budget else {
+        return sizes.len();
+    };
+    let mut used = 0u64;
+    sizes
+        .iter()
+        .take_while(|&&u| {
+            used += 8 * channels as u64 * u as u64;
+            used <= budget
+        })
+        .count()
 }
 
 /// The prefill's long convolution, built for one prompt length
@@ -508,7 +623,7 @@ fn fft_levels(
     io: &MixerIo<'_>,
     (d, len): (usize, usize),
     (start, width): (usize, usize),
-    [v_hist, z_acc, unused]: [&wgpu::Buffer; 3],
+    [v_hist, z_acc, k, unused]: [&wgpu::Buffer; 4],
 ) -> Result<BTreeMap<usize, FftLevel>> {
     let mut levels = BTreeMap::new();
     let sizes: Vec<usize> = tiling::schedule_sizes(len)
@@ -524,10 +639,31 @@ fn fft_levels(
         .map_err(|_| Error::gpu("FFT planner lock poisoned"))?;
     // The largest plan's twiddle table covers every smaller size.
     let twiddles = planner.plan(2 * largest)?.twiddles().clone();
-    for u in sizes {
-        let spectra = level_spectra(io.filters, (d, len), (start, width), u, Taps::Tile);
+    let stored = precomputed_levels(&sizes, io.filters.len() * d, io.spectra_budget);
+    // One buffer for the spectra of every level computed on the fly, sized for the
+    // largest (each tile part computes the spectra of its columns right before use).
+    let scratch = if stored < sizes.len() {
+        Some(ctx.buffer_zeroed("spectra (on the fly)", 8 * width as u64 * largest as u64)?)
+    } else {
+        None
+    };
+    for (i, u) in sizes.into_iter().enumerate() {
+        let spectra = match &scratch {
+            Some(scratch) if i >= stored => Spectra::OnTheFly {
+                k,
+                taps: (2 * u).min(len),
+                scratch,
+            },
+            _ => Spectra::Host(level_spectra(
+                io.filters,
+                (d, len),
+                (start, width),
+                u,
+                Taps::Tile,
+            )),
+        };
         let bufs = [&twiddles, v_hist, z_acc, unused];
-        let level = FftLevel::new(ctx, kernels, &mut planner, bufs, &spectra, (u, width))?;
+        let level = FftLevel::new(ctx, kernels, &mut planner, bufs, spectra, (u, width))?;
         levels.insert(u, level);
     }
     Ok(levels)
@@ -541,26 +677,35 @@ impl FftLevel {
         kernels: &MixerKernels,
         planner: &mut FftPlanner,
         [twiddles, v_hist, z_acc, unused]: [&wgpu::Buffer; 4],
-        spectra: &[[f32; 2]],
+        spectra: Spectra<'_>,
         (u, width): (usize, usize),
     ) -> Result<Self> {
-        let spectra = ctx.buffer_init("spectra", spectra)?;
-        if 2 * u <= MAX_WG_FFT {
-            let bufs = [twiddles, v_hist, &spectra, z_acc, unused];
-            return Ok(FftLevel {
-                bind: kernels.tile_fft.bind(ctx, &bufs),
-                large: None,
-            });
-        }
-        let bytes = width.div_ceil(2) as u64 * 2 * u as u64 * 8;
-        let work = ctx.buffer_zeroed("tile work", bytes)?;
-        let scratch = ctx.buffer_zeroed("tile scratch", bytes)?;
-        let plan = planner.plan(2 * u)?;
-        let binding = plan.bind(ctx, &work, &scratch)?;
-        let bufs = [twiddles, v_hist, &spectra, z_acc, &work];
+        let (buffer, on_the_fly) = match spectra {
+            Spectra::Host(host) => (ctx.buffer_init("spectra", &host)?, None),
+            Spectra::OnTheFly { k, taps, scratch } => (scratch.clone(), Some((k, taps))),
+        };
+        let (work, large) = if 2 * u <= MAX_WG_FFT {
+            (unused.clone(), None)
+        } else {
+            let bytes = width.div_ceil(2) as u64 * 2 * u as u64 * 8;
+            let work = ctx.buffer_zeroed("tile work", bytes)?;
+            let scratch = ctx.buffer_zeroed("tile scratch", bytes)?;
+            let plan = planner.plan(2 * u)?;
+            let binding = plan.bind(ctx, &work, &scratch)?;
+            (work, Some((plan, binding)))
+        };
+        // Every tile kernel has the same layout (TILE_ACCESS), so one bind group serves
+        // the whole pipeline.
+        let bufs = [twiddles, v_hist, &buffer, z_acc, &work];
+        let spectra = on_the_fly.map(|(k, taps)| {
+            // t_spec is not read here: the twiddles fill it (read-only, like binding 0).
+            let bufs = [twiddles, k, twiddles, &buffer, &work];
+            (kernels.tile_fft.bind(ctx, &bufs), taps)
+        });
         Ok(FftLevel {
             bind: kernels.tile_fft.bind(ctx, &bufs),
-            large: Some((plan, binding)),
+            large,
+            spectra,
         })
     }
 }
@@ -665,7 +810,7 @@ impl Mixer {
             let z_acc = ctx.buffer_zeroed("z_acc", if needs_acc { rows * 4 } else { 16 })?;
             let bind6 = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
             let fft_levels = if method == Method::Flash {
-                let bufs = [&v_hist, &z_acc, d3];
+                let bufs = [&v_hist, &z_acc, &k, d3];
                 fft_levels(ctx, kernels, &io, (d, len), (start, width), bufs)?
             } else {
                 BTreeMap::new()
@@ -717,7 +862,7 @@ impl Mixer {
             },
             groups,
             slices,
-            memory: MixerMemory::estimate(method, channels, len, io.fft_min_tile),
+            memory: MixerMemory::estimate(method, channels, len, &io.tiles()),
         })
     }
 
@@ -999,7 +1144,7 @@ impl Mixer {
                 kernels,
                 &mut planner,
                 bufs,
-                &spectra,
+                Spectra::Host(spectra),
                 sizes,
             )?);
         }
@@ -1062,7 +1207,7 @@ impl Mixer {
     pub fn prefill_dispatches(&self, prompt: usize) -> usize {
         let slices: usize = self.slices.iter().map(Vec::len).sum();
         let parts = tiling::seeding_work(prompt, self.len, self.spread).len();
-        (slices + parts * self.groups.len()) * 12
+        (slices + parts * self.groups.len()) * 16
     }
 
     /// Mixer-only benchmark step `t` over all channels (a mixer built with one "layer"
@@ -1090,7 +1235,7 @@ impl Mixer {
     /// pipeline of at most gather, scatter, pointwise and two multi-pass FFTs.
     pub fn dispatches_per_token(&self) -> usize {
         let slices: usize = self.slices.iter().map(Vec::len).sum();
-        2 * slices + 25 * self.groups.len()
+        2 * slices + 33 * self.groups.len()
     }
 }
 

@@ -486,7 +486,7 @@ impl SessionMemory {
         Ok(SessionMemory {
             weights: model.weight_bytes(),
             activations,
-            mixer: MixerMemory::estimate(opts.method, channels, opts.len, opts.fft_min_tile),
+            mixer: MixerMemory::estimate(opts.method, channels, opts.len, &opts.tiles()),
             groups: groups.widths,
             binding_limit: limit,
         })
@@ -540,6 +540,12 @@ pub struct SessionOptions {
     /// channel chunks over the next steps ([`crate::tiling::work_at`]). Default:
     /// [`Spread::DEFAULT`](crate::tiling::Spread::DEFAULT).
     pub spread: crate::tiling::Spread,
+    /// Bytes of flash filter spectra to precompute, smallest tile sides first (about
+    /// 16·M·D·L bytes hold them all); the larger sides' spectra are then computed on the
+    /// GPU each time a tile needs them (an extra FFT of the filter per tile, in one
+    /// shared buffer of the largest side's size). None: all precomputed.
+    /// [`SessionMemory`] reports what is allocated.
+    pub spectra_budget: Option<u64>,
     /// Test-only: extra device memory (zeroed buffers of the binding size) allocated
     /// past the memory plan, so a test can provoke the driver's out-of-memory error with
     /// a session. 0 in normal use.
@@ -558,8 +564,25 @@ impl SessionOptions {
             fft_min_tile: crate::mixer::DEFAULT_FFT_MIN_TILE,
             prefill: true,
             spread: crate::tiling::Spread::DEFAULT,
+            spectra_budget: None,
             test_extra_bytes: 0,
         }
+    }
+
+    /// The flash tile options among these.
+    pub fn tiles(&self) -> crate::mixer::Tiles {
+        crate::mixer::Tiles {
+            fft_min_tile: self.fft_min_tile,
+            spread: self.spread,
+            spectra_budget: self.spectra_budget,
+        }
+    }
+
+    /// Sets the flash tile options.
+    pub fn set_tiles(&mut self, tiles: crate::mixer::Tiles) {
+        self.fft_min_tile = tiles.fft_min_tile;
+        self.spread = tiles.spread;
+        self.spectra_budget = tiles.spectra_budget;
     }
 }
 
@@ -682,6 +705,7 @@ impl Session {
             y: &y,
             fft_min_tile: opts.fft_min_tile,
             spread: opts.spread,
+            spectra_budget: opts.spectra_budget,
         };
         let mixer = Mixer::new(ctx, &m.mixer, opts.method, (d, opts.len), io)?;
         let dk = &m.dense;

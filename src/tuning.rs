@@ -172,6 +172,7 @@ fn time_tile(
     let tiles = crate::mixer::Tiles {
         fft_min_tile: fft_min_tile.min(len),
         spread: crate::tiling::Spread::OFF,
+        spectra_budget: None,
     };
     let shape = (CHANNELS, len, tiles);
     let (mixer, _keep) = crate::bench::bench_mixer(ctx, kernels, Method::Flash, &filter, shape)?;

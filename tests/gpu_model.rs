@@ -107,7 +107,9 @@ fn greedy_tokens_agree_across_methods() {
 
 /// Flash with every tile done by FFT (fused below 2U = 2048, multi-pass four-step above)
 /// and with every tile done directly, on an odd channel count (the last FFT channel pair
-/// is half empty) and a length past 4096, against the reference.
+/// is half empty) and a length past 4096, against the reference; with FFTs also with
+/// every filter spectrum computed on the GPU when needed (budget 0) and with only the
+/// sides up to 64 precomputed.
 #[test]
 fn fft_and_direct_tiles_match_reference() {
     let ctx = common::ctx();
@@ -117,18 +119,33 @@ fn fft_and_direct_tiles_match_reference() {
     let want = flashconv::reference::forward(&model, &ids).expect("reference");
     let vp = model.config.padded_vocab();
     let gm = GpuModel::new(&ctx, model).expect("upload");
-    for fft_min_tile in [2, usize::MAX] {
+    let small_sides = 8 * dim as u64 * (2..=64u64).filter(|u| u.is_power_of_two()).sum::<u64>();
+    let runs = [
+        (2, None),
+        (2, Some(0)),
+        (2, Some(small_sides)),
+        (usize::MAX, None),
+    ];
+    for (fft_min_tile, spectra_budget) in runs {
         let mut opts = SessionOptions::new(Method::Flash, len);
         opts.logit_rows = len;
         opts.fft_min_tile = fft_min_tile;
+        opts.spectra_budget = spectra_budget;
         // Token by token: a prefill would leave the tiles of the prompt to one FFT.
         opts.prefill = false;
         let mut s = Session::new(&gm, opts).expect("session");
         s.feed(&ids).expect("feed");
         let got = s.logits_range(0, len).expect("logits");
         let (err, row) = common::max_row_rel_err(&got, &want.logits, vp);
-        eprintln!("fft_min_tile {fft_min_tile}: max rel err {err:.2e} (pos {row})");
-        assert!(err <= TOL, "fft_min_tile {fft_min_tile}: {err} at {row}");
+        let spectra = s.memory().mixer.spectra;
+        eprintln!(
+            "fft_min_tile {fft_min_tile}, spectra budget {spectra_budget:?} ({spectra} bytes): \
+             max rel err {err:.2e} (pos {row})"
+        );
+        assert!(
+            err <= TOL,
+            "fft_min_tile {fft_min_tile} {spectra_budget:?}: {err} at {row}"
+        );
     }
 }
 
