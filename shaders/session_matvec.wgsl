@@ -11,11 +11,14 @@
 // chunk by chunk; every workgroup computes it (the norm or the gate) for itself, which
 // costs O(cols) per workgroup and saves a dispatch.
 //
-// Rows: workgroup_id.z selects row r of a batch of vectors (the prefill of a prompt
-// runs every position at once): input at in_off + r * cols, output at out_off + r * n,
-// normalized copy at side_off + r * cols, gate position t + r. With flag 16 the gate's
-// in_proj outputs are a full [P][3D] buffer (row t holds u_t) instead of the ring of
-// three. gate_rows writes only v_t (all rows), for the long convolution to read.
+// Rows: a batch of `rows` vectors (the prefill of a prompt runs every position at
+// once): row r reads its input at in_off + r * cols, writes its output at
+// out_off + r * n, its normalized copy at side_off + r * cols, and is gate position
+// t + r. Each workgroup takes ROWS consecutive rows (workgroup_id.z * ROWS ..), so
+// every weight it loads serves ROWS rows: a matrix product. src/session.rs compiles
+// this file with ROWS = 1 (the token step) and ROWS = 8 (prefill). With flag 16 the
+// gate's in_proj outputs are a full [P][3D] buffer (row t holds u_t) instead of the
+// ring of three. gate_rows writes only v_t (all rows), for the long convolution.
 
 struct Params {
     n: u32,        // output rows
@@ -31,7 +34,7 @@ struct Params {
     side_off: u32, // matvec_norm: offset of the normalized copy in side
     d: u32,        // matvec_gate: channels per layer (D = cols)
     t: u32,        // matvec_gate: position
-    spare: u32,    // unused
+    rows: u32,     // rows in the batch (1 for a token)
     mode: u32,     // matvec_gate: 0 = z from z_acc, 1 = diagonal only
     chans: u32,    // matvec_gate: row stride of the v_hist / z_acc arenas
     col0: u32,     // matvec_gate: arena column of the layer's first channel
@@ -54,7 +57,10 @@ fn weight(i: u32) -> vec4<f32> { return w4[i]; }
 @group(1) @binding(5) var<storage, read> zacc: array<f32>;
 
 const WG: u32 = 64u;
+const ROWS: u32 = 1u;
 const CHUNK: u32 = 1024u;
+// Input columns staged per row and pass: xs holds [ROWS][RCHUNK].
+const RCHUNK: u32 = CHUNK / ROWS;
 const PLAIN: u32 = 0u;
 const NORM: u32 = 1u;
 const GATE: u32 = 2u;
@@ -142,29 +148,48 @@ fn accumulate(q: u32, n4: u32, base: u32, count: u32, s: vec4<f32>) -> vec4<f32>
     return s0 + s1;
 }
 
-// The whole product for thread lid of workgroup wid: stage the input chunk by chunk,
-// accumulate four rows, then bias, GELU, residual.
-fn run(kind: u32, lid: u32, wid: u32, stats: vec2<f32>, r: Row) {
+// The whole product for thread lid of workgroup wid and the rows r0 .. r0 + ROWS:
+// stage the inputs chunk by chunk, accumulate four outputs per row, then bias, GELU,
+// residual.
+fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
     let q = wid * WG + lid;
     let n4 = (p.n + 3u) / 4u;
-    var s = vec4<f32>(0.0);
-    for (var base = 0u; base < p.cols; base += CHUNK) {
-        let count = min(CHUNK, p.cols - base);
-        for (var i = lid; i < count; i += WG) { xs[i] = input(kind, base + i, wid == 0u, stats, r); }
+    var s: array<vec4<f32>, ROWS>;
+    for (var base = 0u; base < p.cols; base += RCHUNK) {
+        let count = min(RCHUNK, p.cols - base);
+        for (var i = lid; i < count * ROWS; i += WG) {
+            let r = i / count;
+            var v = 0.0;
+            if r0 + r < p.rows { v = input(kind, base + i % count, wid == 0u, stats[r], row_of(r0 + r)); }
+            xs[r * RCHUNK + i % count] = v;
+        }
         workgroupBarrier();
-        if q < n4 { s = accumulate(q, n4, base, count, s); }
+        if q < n4 {
+            if ROWS == 1u {
+                s[0] = accumulate(q, n4, base, count, s[0]);
+            } else {
+                for (var i = 0u; i < count; i++) {
+                    let w = weight((base + i) * n4 + q);
+                    for (var r = 0u; r < ROWS; r++) { s[r] += w * xs[r * RCHUNK + i]; }
+                }
+            }
+        }
         workgroupBarrier();
     }
     if q >= n4 { return; }
-    for (var j = 0u; j < 4u; j++) {
-        let row = 4u * q + j;
-        if row >= p.n { break; }
-        var v = s[j];
-        if (p.flags & 1u) != 0u { v += vecs[p.bias_off + row]; }
-        if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
-        let o = r.out_off + row;
-        if (p.flags & 4u) != 0u { v += dst[o]; }
-        dst[o] = v;
+    for (var r = 0u; r < ROWS; r++) {
+        if r0 + r >= p.rows { break; }
+        let out_off = row_of(r0 + r).out_off;
+        for (var j = 0u; j < 4u; j++) {
+            let row = 4u * q + j;
+            if row >= p.n { break; }
+            var v = s[r][j];
+            if (p.flags & 1u) != 0u { v += vecs[p.bias_off + row]; }
+            if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
+            let o = out_off + row;
+            if (p.flags & 4u) != 0u { v += dst[o]; }
+            dst[o] = v;
+        }
     }
 }
 
@@ -172,33 +197,40 @@ fn run(kind: u32, lid: u32, wid: u32, stats: vec2<f32>, r: Row) {
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
-    run(PLAIN, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0), row_of(wid.z));
+    var no_stats: array<vec2<f32>, ROWS>;
+    run(PLAIN, lid.x, wid.x + wid.y * nwg.x, no_stats, wid.z * ROWS);
 }
 
 // LayerNorm statistics (mean, 1/sqrt(var + eps), biased variance, two passes for
-// accuracy) of x[in_off..in_off + cols], computed by every workgroup.
+// accuracy) of each row's x[in_off..in_off + cols], computed by every workgroup.
 @compute @workgroup_size(64)
 fn matvec_norm(@builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = row_of(wid.z);
-    var s = 0.0;
-    for (var i = lid.x; i < p.cols; i += WG) { s += x[r.in_off + i]; }
-    let mean = reduce_sum(lid.x, s) / f32(p.cols);
-    var q = 0.0;
-    for (var i = lid.x; i < p.cols; i += WG) {
-        let d = x[r.in_off + i] - mean;
-        q += d * d;
+    let r0 = wid.z * ROWS;
+    var stats: array<vec2<f32>, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        // Rows past the end repeat the last one (their outputs are not written).
+        let in_off = row_of(min(r0 + r, p.rows - 1u)).in_off;
+        var s = 0.0;
+        for (var i = lid.x; i < p.cols; i += WG) { s += x[in_off + i]; }
+        let mean = reduce_sum(lid.x, s) / f32(p.cols);
+        var q = 0.0;
+        for (var i = lid.x; i < p.cols; i += WG) {
+            let d = x[in_off + i] - mean;
+            q += d * d;
+        }
+        stats[r] = vec2<f32>(mean, inverseSqrt(reduce_sum(lid.x, q) / f32(p.cols) + p.eps));
     }
-    let inv = inverseSqrt(reduce_sum(lid.x, q) / f32(p.cols) + p.eps);
-    run(NORM, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(mean, inv), r);
+    run(NORM, lid.x, wid.x + wid.y * nwg.x, stats, r0);
 }
 
 @compute @workgroup_size(64)
 fn matvec_gate(@builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-    run(GATE, lid.x, wid.x + wid.y * nwg.x, vec2<f32>(0.0), row_of(wid.z));
+    var no_stats: array<vec2<f32>, ROWS>;
+    run(GATE, lid.x, wid.x + wid.y * nwg.x, no_stats, wid.z * ROWS);
 }
 
 // v_t of every channel of the layer at positions t + workgroup_id.z, into the v_hist

@@ -48,11 +48,15 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
         ("session.wgsl", session::SESSION_WGSL.to_string()),
         (
             "gate_lib.wgsl + session_matvec.wgsl",
-            session::matvec_source(session::WeightFormat::F32),
+            session::matvec_source(session::WeightFormat::F32, 1),
+        ),
+        (
+            "gate_lib.wgsl + session_matvec.wgsl (prefill rows)",
+            session::matvec_source(session::WeightFormat::F32, session::PREFILL_ROWS),
         ),
         (
             "gate_lib.wgsl + session_matvec.wgsl (f16 weights)",
-            session::matvec_source(session::WeightFormat::F16),
+            session::matvec_source(session::WeightFormat::F16, 1),
         ),
         ("bench.wgsl", bench::BENCH_WGSL.to_string()),
         ("sampling.wgsl", sampling::SAMPLING_WGSL.to_string()),

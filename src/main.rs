@@ -568,6 +568,7 @@ fn score(a: ScoreArgs) -> Result<()> {
     let mut s = Session::new(&gm, opts)?;
     let mut logits = Vec::with_capacity(n * vp);
     let mut hidden = Vec::new();
+    let start_time = std::time::Instant::now();
     for (i, part) in ids.chunks(rows).enumerate() {
         s.feed(part)?;
         let (start, end) = (i * rows, i * rows + part.len());
@@ -576,6 +577,13 @@ fn score(a: ScoreArgs) -> Result<()> {
             hidden.extend(s.hidden_range(start, end)?);
         }
     }
+    // Feeding and reading back: the read-backs wait for the GPU.
+    let seconds = start_time.elapsed().as_secs_f64();
+    let (dispatches, submits) = s.counts();
+    eprintln!(
+        "({n} positions in {seconds:.3} s, {:.0} token/s: {dispatches} dispatches, {submits} submits)",
+        n as f64 / seconds
+    );
     let mut logprobs = Vec::with_capacity(n.saturating_sub(1));
     for t in 0..n - 1 {
         let row = &logits[t * vp..(t + 1) * vp];

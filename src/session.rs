@@ -46,10 +46,18 @@ fn weight(i: u32) -> vec4<f32> { return w4[i]; }";
 const WEIGHTS_F16: &str = "@group(1) @binding(0) var<storage, read> w4: array<vec4<f16>>;
 fn weight(i: u32) -> vec4<f32> { return vec4<f32>(w4[i]); }";
 
-/// The full source of the matrix-vector kernels for weights stored as `format`: gate
-/// functions, then kernels (with `enable f16;` and f16 weight loads for F16).
-pub fn matvec_source(format: WeightFormat) -> String {
-    let source = format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}");
+/// Rows per workgroup of the matrix products that run a prefill (`ROWS` in
+/// session_matvec.wgsl; the token step's kernels take one row).
+pub const PREFILL_ROWS: u32 = 8;
+
+const ONE_ROW: &str = "const ROWS: u32 = 1u;";
+
+/// The full source of the matrix-vector kernels for weights stored as `format`, each
+/// workgroup taking `rows` rows (1, or [`PREFILL_ROWS`]): gate functions, then kernels
+/// (with `enable f16;` and f16 weight loads for F16).
+pub fn matvec_source(format: WeightFormat, rows: u32) -> String {
+    let rows_line = format!("const ROWS: u32 = {rows}u;");
+    let source = format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}").replace(ONE_ROW, &rows_line);
     match format {
         WeightFormat::F32 => source,
         WeightFormat::F16 => format!("enable f16;\n{}", source.replace(WEIGHTS_F32, WEIGHTS_F16)),
@@ -74,20 +82,25 @@ struct DenseKernels {
     matvec_norm: Kernel,
     matvec_gate: Kernel,
     gate_rows: Kernel,
+    /// The three products with [`PREFILL_ROWS`] rows per workgroup.
+    rows: [Kernel; 3],
 }
 
 impl DenseKernels {
     fn new(ctx: &GpuContext, format: WeightFormat) -> Result<Self> {
         use Access::{Read as R, ReadWrite as W};
-        let source = matvec_source(format);
-        // One layout for the three: w4, vecs, x, dst, side, zacc (session_matvec.wgsl).
+        let source = matvec_source(format, 1);
+        let rows = matvec_source(format, PREFILL_ROWS);
+        // One layout for them all: w4, vecs, x, dst, side, zacc (session_matvec.wgsl).
         let k = |entry| Kernel::new(ctx, &source, entry, &[R, R, R, W, W, R]);
+        let kr = |entry| Kernel::new(ctx, &rows, entry, &[R, R, R, W, W, R]);
         Ok(DenseKernels {
             embed: Kernel::new(ctx, SESSION_WGSL, "embed", &[R, R, W])?,
             matvec: k("matvec")?,
             matvec_norm: k("matvec_norm")?,
             matvec_gate: k("matvec_gate")?,
             gate_rows: k("gate_rows")?,
+            rows: [kr("matvec")?, kr("matvec_norm")?, kr("matvec_gate")?],
         })
     }
 }
@@ -160,11 +173,13 @@ struct Matvec {
     side_off: u32,
     /// matvec_gate: d, t, (unused), mode, chans, col0.
     gate: [u32; 6],
+    /// Rows of the batch (set by [`Matvec::record_rows`]; 0 means 1).
+    rows: u32,
 }
 
 impl Matvec {
     fn words(&self) -> [u32; 15] {
-        let [d, t, spare, mode, chans, col0] = self.gate;
+        let [d, t, _, mode, chans, col0] = self.gate;
         [
             self.n,
             self.cols,
@@ -177,7 +192,7 @@ impl Matvec {
             self.side_off,
             d,
             t,
-            spare,
+            self.rows.max(1),
             mode,
             chans,
             col0,
@@ -192,7 +207,7 @@ impl Matvec {
         kernel: &Kernel,
         bind: &wgpu::BindGroup,
     ) -> Result<()> {
-        self.record_rows(pass, arena, kernel, bind, 1)
+        self.record_grid(pass, arena, kernel, bind, (self.n.div_ceil(256), 1), 1)
     }
 
     /// The same product for `rows` consecutive vectors (session_matvec.wgsl's rows:
@@ -206,29 +221,34 @@ impl Matvec {
         bind: &wgpu::BindGroup,
         rows: usize,
     ) -> Result<()> {
-        self.record_grid(pass, arena, kernel, bind, self.n.div_ceil(256), rows)
+        let grid = (self.n.div_ceil(256), PREFILL_ROWS);
+        self.record_grid(pass, arena, kernel, bind, grid, rows)
     }
 
-    /// [`Matvec::record_rows`] over `groups` workgroups per row (for kernels other
-    /// than the products that take this parameter block, such as `gate_rows`).
+    /// The batch of `rows` rows over `groups` workgroups per `per_group` rows (the
+    /// kernel's ROWS; also for `gate_rows`, one row per workgroup row), in dispatches
+    /// within the per-dimension workgroup limit.
     fn record_grid(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         arena: &mut ParamArena,
         kernel: &Kernel,
         bind: &wgpu::BindGroup,
-        groups: u32,
+        (groups, per_group): (u32, u32),
         rows: usize,
     ) -> Result<()> {
-        for r0 in (0..rows).step_by(MAX_ROWS) {
+        let step = MAX_ROWS * per_group as usize;
+        for r0 in (0..rows).step_by(step) {
             let r = r0 as u32;
             let mut chunk = *self;
             chunk.in_off += r * self.cols;
             chunk.out_off += r * self.n;
             chunk.side_off += r * self.cols;
             chunk.gate[1] += r;
-            let n = (rows - r0).min(MAX_ROWS) as u32;
-            dispatch_rows(pass, arena, kernel, bind, &chunk.words(), (groups, n))?;
+            let n = (rows - r0).min(step) as u32;
+            chunk.rows = n;
+            let z = n.div_ceil(per_group);
+            dispatch_rows(pass, arena, kernel, bind, &chunk.words(), (groups, z))?;
         }
         Ok(())
     }
@@ -935,8 +955,7 @@ impl Session {
                 let a = &mut arena;
                 let z = &m.zero;
                 let in_proj = bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, &x_all, &u_all], z);
-                pr.in_proj
-                    .record_rows(pass, a, &dk.matvec_norm, &in_proj, p)?;
+                pr.in_proj.record_rows(pass, a, &dk.rows[1], &in_proj, p)?;
                 let mut gate = pr
                     .out_gate(l, 0)
                     .ok_or_else(|| Error::gpu("prefill needs the fused gate"))?;
@@ -952,16 +971,16 @@ impl Session {
                 ];
                 let v_bind = dk.gate_rows.bind(&ctx, &gate_bufs);
                 let v_groups = (d as u32).div_ceil(64);
-                gate.record_grid(pass, a, &dk.gate_rows, &v_bind, v_groups, p)?;
+                gate.record_grid(pass, a, &dk.gate_rows, &v_bind, (v_groups, 1), p)?;
                 if let Some(conv) = &conv {
                     self.mixer.record_prefill_conv(pass, a, &m.mixer, conv, l)?;
                 }
                 let out_bind = dk.matvec_gate.bind(&ctx, &gate_bufs);
-                gate.record_rows(pass, a, &dk.matvec_gate, &out_bind, p)?;
+                gate.record_rows(pass, a, &dk.rows[2], &out_bind, p)?;
                 let fc1 = bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, &x_all, &a_all], z);
-                pr.fc1.record_rows(pass, a, &dk.matvec_norm, &fc1, p)?;
+                pr.fc1.record_rows(pass, a, &dk.rows[1], &fc1, p)?;
                 let fc2 = bind(&dk.matvec, [&w.fc2_w, &w.vecs, &a_all, &x_all], z);
-                pr.fc2.record_rows(pass, a, &dk.matvec, &fc2, p)?;
+                pr.fc2.record_rows(pass, a, &dk.rows[0], &fc2, p)?;
             }
             // The token steps after the prompt read u at P-1 and P-2 from the ring.
             let row = 3 * d as u64 * 4;
@@ -993,7 +1012,7 @@ impl Session {
                     side_off: r * d as u32,
                     ..pr.lm_head
                 };
-                lm.record_rows(pass, &mut arena, &dk.matvec_norm, &lm_bind, n)?;
+                lm.record_rows(pass, &mut arena, &dk.rows[1], &lm_bind, n)?;
                 t += n;
             }
             self.mixer
