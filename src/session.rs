@@ -881,14 +881,17 @@ impl Session {
 
     /// Whether a prompt of `p` positions can be prefilled ([`SessionOptions::prefill`]):
     /// flash or none, the gate fused (one channel group), and the prompt's activations
-    /// within the binding limit.
+    /// and convolution buffers within the binding limit.
     fn prefill_fits(&self, p: usize) -> bool {
         let c = self.model.config();
         let widest = p as u64 * 4 * (3 * c.d_model).max(c.d_inner) as u64;
+        // The prompt's convolution: spectra and work buffers of side nextpow2(P).
+        let conv =
+            crate::mixer::group_buffer_bytes(c.n_layer * c.d_model, 0, p.next_power_of_two());
         self.opts.prefill
             && matches!(self.opts.method, Method::Flash | Method::None)
             && self.bg.gate.is_some()
-            && widest <= self.memory.binding_limit
+            && widest.max(conv) <= self.memory.binding_limit
     }
 
     /// Consumes `ids` at positions 0 .. P as one batched forward pass: per layer, every
@@ -919,14 +922,7 @@ impl Session {
             act("prefill u", p * 3 * d)?,
             act("prefill mlp", p * di)?,
         );
-        let fused = self
-            .mixer
-            .fusable_gate()
-            .ok_or_else(|| Error::gpu("prefill needs the fused gate"))?;
         let dk = &m.dense;
-        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4], z: &wgpu::Buffer| {
-            k.bind(&ctx, &[b[0], b[1], b[2], b[3], &self.xn, z])
-        };
         let rows_per = p.div_ceil(MAX_ROWS);
         let capacity =
             1 + c.n_layer * 6 * rows_per + 2 * rows_per + self.mixer.prefill_dispatches(p);
@@ -949,38 +945,11 @@ impl Session {
                 threads.div_ceil(256) as u32,
             )?;
         }
-        for (l, w) in m.layers.iter().enumerate() {
+        let rows = [&x_all, &u_all, &a_all];
+        for l in 0..m.layers.len() {
             {
                 let pass = &mut enc.begin_compute_pass(&Default::default());
-                let a = &mut arena;
-                let z = &m.zero;
-                let in_proj = bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, &x_all, &u_all], z);
-                pr.in_proj.record_rows(pass, a, &dk.rows[1], &in_proj, p)?;
-                let mut gate = pr
-                    .out_gate(l, 0)
-                    .ok_or_else(|| Error::gpu("prefill needs the fused gate"))?;
-                gate.flags |= FLAG_ROWS;
-                // gate_rows writes every v_t for the convolution; out_proj's gate reads z.
-                let gate_bufs = [
-                    &w.out_proj_w,
-                    &self.params[l],
-                    &u_all,
-                    &x_all,
-                    fused.v_hist,
-                    fused.z_acc,
-                ];
-                let v_bind = dk.gate_rows.bind(&ctx, &gate_bufs);
-                let v_groups = (d as u32).div_ceil(64);
-                gate.record_grid(pass, a, &dk.gate_rows, &v_bind, (v_groups, 1), p)?;
-                if let Some(conv) = &conv {
-                    self.mixer.record_prefill_conv(pass, a, &m.mixer, conv, l)?;
-                }
-                let out_bind = dk.matvec_gate.bind(&ctx, &gate_bufs);
-                gate.record_rows(pass, a, &dk.rows[2], &out_bind, p)?;
-                let fc1 = bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, &x_all, &a_all], z);
-                pr.fc1.record_rows(pass, a, &dk.rows[1], &fc1, p)?;
-                let fc2 = bind(&dk.matvec, [&w.fc2_w, &w.vecs, &a_all, &x_all], z);
-                pr.fc2.record_rows(pass, a, &dk.rows[0], &fc2, p)?;
+                self.record_prefill_layer(pass, &mut arena, l, rows, (conv.as_ref(), p))?;
             }
             // The token steps after the prompt read u at P-1 and P-2 from the ring.
             let row = 3 * d as u64 * 4;
@@ -1024,6 +993,52 @@ impl Session {
         self.prefill_dispatches += arena.dispatch_count();
         self.pos = p;
         ctx.take_errors()
+    }
+
+    /// Layer `l` of a prefill of `p` positions over the prompt's activations
+    /// `[x, u, mlp]` (`[P][D]`, `[P][3D]`, `[P][D_inner]`): in_proj, every v_t, the
+    /// prompt's convolution (flash), out_proj with the gate, fc1, fc2.
+    fn record_prefill_layer(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        a: &mut ParamArena,
+        l: usize,
+        [x_all, u_all, a_all]: [&wgpu::Buffer; 3],
+        (conv, p): (Option<&crate::mixer::PrefillConv>, usize),
+    ) -> Result<()> {
+        let m = &self.model.inner;
+        let (ctx, dk, w) = (&m.ctx, &m.dense, &m.layers[l]);
+        let missing = || Error::gpu("prefill needs the fused gate");
+        let fused = self.mixer.fusable_gate().ok_or_else(missing)?;
+        let pr = Products::new(&m.model.config, self.bg.gate);
+        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| {
+            k.bind(ctx, &[b[0], b[1], b[2], b[3], &self.xn, &m.zero])
+        };
+        let in_proj = bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, x_all, u_all]);
+        pr.in_proj.record_rows(pass, a, &dk.rows[1], &in_proj, p)?;
+        let mut gate = pr.out_gate(l, 0).ok_or_else(missing)?;
+        gate.flags |= FLAG_ROWS;
+        // gate_rows writes every v_t for the convolution; out_proj's gate reads z.
+        let gate_bufs = [
+            &w.out_proj_w,
+            &self.params[l],
+            u_all,
+            x_all,
+            fused.v_hist,
+            fused.z_acc,
+        ];
+        let v_bind = dk.gate_rows.bind(ctx, &gate_bufs);
+        let v_groups = (m.model.config.d_model as u32).div_ceil(64);
+        gate.record_grid(pass, a, &dk.gate_rows, &v_bind, (v_groups, 1), p)?;
+        if let Some(conv) = conv {
+            self.mixer.record_prefill_conv(pass, a, &m.mixer, conv, l)?;
+        }
+        let out_bind = dk.matvec_gate.bind(ctx, &gate_bufs);
+        gate.record_rows(pass, a, &dk.rows[2], &out_bind, p)?;
+        let fc1 = bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, x_all, a_all]);
+        pr.fc1.record_rows(pass, a, &dk.rows[1], &fc1, p)?;
+        let fc2 = bind(&dk.matvec, [&w.fc2_w, &w.vecs, a_all, x_all]);
+        pr.fc2.record_rows(pass, a, &dk.rows[0], &fc2, p)
     }
 
     /// Records the whole forward pass of position `t` (its token id is already in the
