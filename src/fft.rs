@@ -1,20 +1,23 @@
 //! GPU Stockham FFT: batched complex transforms of any power-of-two size from 2 to 2^22,
 //! unnormalised both ways like rustfft.
 //!
-//! Sizes up to [`MAX_WG_FFT`] run in one pass, each workgroup transforming one or more
-//! whole sequences (packed up to 2048 elements) in workgroup memory. Larger sizes use
-//! the four-step algorithm, N = N1·N2: pass 1 transforms the N1 strided columns
-//! x[n1 + N1·n2] (size N2), multiplies by W_N^{n1·k2} and writes them contiguously to a
-//! scratch buffer; pass 2 transforms the N2 strided columns of the scratch buffer (size
-//! N1) and writes the result in natural order back to the data buffer.
+//! The standalone transforms ([`FftPlan`], kernels in `shaders/fft.wgsl`) are chains of
+//! barrier-free Stockham passes, one dispatch each, of radix 4 to 64, ping-ponging
+//! between the data buffer and a scratch buffer (the last pass runs in place where that
+//! leaves the result in the data buffer). Every thread carries two adjacent butterflies
+//! of one transform in the halves of `vec4`s, so every buffer access moves two complex
+//! values. Sizes 2, 4 and 8 are one pass, one thread per transform. `pass_radices`
+//! picks the fewest passes (at most four); see [`FftPlanner::set_max_radix_log2`].
 //!
-//! Inside a workgroup: decimation-in-time Stockham, one twiddle-free radix-2/4/8 first
-//! stage, then radix-8 stages (2048 = 4·8·8·8), 256 threads each holding 8 values per
-//! stage. The standalone kernels load the first stage straight from the buffer and store
-//! the last stage straight back, so workgroup memory is only used between stages.
+//! Why not workgroup memory, as the earlier design did (four-step with a radix-8
+//! transform of up to 2048 points per workgroup): on Mesa's lavapipe, which CI and
+//! CPU-only users run, a shader with a workgroupBarrier runs its invocations as
+//! coroutines, which costs more than the extra trips through the buffers, and every
+//! load or store is a loop over the SIMD lanes while arithmetic is vectorised, so the
+//! count of memory accesses (not flops) sets the time.
 //!
-//! The workgroup transform itself lives in [`FFT_LIB_WGSL`], which other shaders include
-//! by concatenation (see its header comment): it exposes
+//! The workgroup transform for other shaders lives in [`FFT_LIB_WGSL`], which they
+//! include by concatenation (see its header comment): it exposes
 //! `fn fft_wg(lid: u32, n: u32, log2n: u32, inverse: bool)` (and the packed
 //! `fn fft_wg_batch(lid: u32, log2n: u32, log2count: u32, inverse: bool)`) over
 //! `var<workgroup> fft_sh: array<vec2<f32>, 2048>`, and reads a twiddle table
@@ -22,6 +25,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{self, Access, GpuContext, Kernel, ParamArena};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The reusable workgroup FFT (`fft_wg`, `fft_wg_batch`, `fft_sh`, `FFT_WG`).
@@ -37,10 +41,9 @@ pub const MAX_WG_FFT: usize = 2048;
 /// Largest transform size a plan accepts.
 pub const MAX_FFT: usize = 1 << 22;
 
-/// Threads per workgroup of every FFT kernel (`FFT_WG` in the WGSL).
+/// Threads per workgroup of the workgroup transform in [`FFT_LIB_WGSL`] (`FFT_WG` in the
+/// WGSL); the standalone kernels use 64.
 pub const FFT_WG: u32 = 256;
-
-const LOG2_MAX_WG: u32 = MAX_WG_FFT.trailing_zeros();
 
 /// Transform direction. Neither direction normalises: inverse(forward(x)) = n·x.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,64 +88,87 @@ fn check_size(n: usize) -> Result<u32> {
     Ok(n.trailing_zeros())
 }
 
-/// The specialised entry points: `by_mode[mode][lr0 - 1]`, and `single[lr0 - 1]` for
-/// sizes 2, 4, 8 (see `shaders/fft.wgsl`).
-#[derive(Debug)]
-struct Kernels {
-    by_mode: [[Kernel; 3]; 3],
-    single: [Kernel; 3],
-    /// Bound as the unused scratch of single-pass transforms.
-    dummy: wgpu::Buffer,
+/// Threads per workgroup of the standalone kernels (`FG_WG` in `shaders/fft.wgsl`).
+const FG_WG: u32 = 64;
+
+/// Largest pass radix (log2) the kernels have.
+const MAX_PASS_LOG2: u32 = 6;
+
+/// Most passes a plan uses: the mixer sizes its parameter arena for two FFTs of at most
+/// this many dispatches per tile.
+const MAX_PASSES: u32 = 4;
+
+/// Pass radices (log2) for a size-2^l transform, l >= 4: the fewest passes with radix at
+/// most 2^`max_lr` (more where that would need more than [`MAX_PASSES`]), at least two,
+/// as balanced as possible, larger radices first.
+fn pass_radices(l: u32, max_lr: u32) -> Vec<u32> {
+    let max_lr = max_lr.clamp(2, MAX_PASS_LOG2).max(l.div_ceil(MAX_PASSES));
+    let count = l.div_ceil(max_lr).max(2);
+    (0..count)
+        .map(|i| l / count + u32::from(i < l % count))
+        .collect()
 }
 
-impl Kernels {
-    /// The kernel for a pass of size 2^log2n.
-    fn get(&self, mode: Mode, log2n: u32) -> &Kernel {
-        let lr0 = first_radix(log2n);
-        if log2n == lr0 && mode == Mode::InPlace {
-            &self.single[lr0 as usize - 1]
-        } else {
-            &self.by_mode[mode as usize][lr0 as usize - 1]
-        }
-    }
-}
-
-/// Compiles the FFT kernels once and hands out [`FftPlan`]s sharing them and a twiddle
-/// table on the GPU that grows to the largest planned size.
+/// Compiles the FFT kernels as plans need them and hands out [`FftPlan`]s sharing them
+/// and a twiddle table on the GPU that grows to the largest planned size.
 #[derive(Debug)]
 pub struct FftPlanner {
-    kernels: Arc<Kernels>,
+    src: String,
+    kernels: HashMap<String, Arc<Kernel>>,
+    /// Any kernel, for the parameter layout (all kernels share it).
+    first: Arc<Kernel>,
     twiddles: Option<(wgpu::Buffer, usize)>,
+    dummy: wgpu::Buffer,
+    max_radix_log2: u32,
     ctx: GpuContext,
 }
 
+const ACCESS: [Access; 3] = [Access::Read, Access::ReadWrite, Access::ReadWrite];
+
 impl FftPlanner {
-    /// Compiles the kernels (WGSL errors come back as [`Error::Gpu`]).
+    /// Compiles the first kernel (WGSL errors come back as [`Error::Gpu`]); the others
+    /// are compiled by the first plan that needs them.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let src = format!("{FFT_LIB_WGSL}\n{FFT_WGSL}");
-        let access = [Access::Read, Access::ReadWrite, Access::ReadWrite];
-        let make = |mode: &str| -> Result<[Kernel; 3]> {
-            Ok([
-                Kernel::new(ctx, &src, &format!("fft_{mode}_r2"), &access)?,
-                Kernel::new(ctx, &src, &format!("fft_{mode}_r4"), &access)?,
-                Kernel::new(ctx, &src, &format!("fft_{mode}_r8"), &access)?,
-            ])
-        };
-        let kernels = Kernels {
-            by_mode: [make("inplace")?, make("a_to_b")?, make("b_to_a")?],
-            single: make("single")?,
-            dummy: ctx.buffer_zeroed("fft dummy scratch", 16)?,
-        };
+        let first = Arc::new(Kernel::new(ctx, &src, "fg_small_n2", &ACCESS)?);
+        let mut kernels = HashMap::new();
+        kernels.insert("fg_small_n2".to_string(), first.clone());
         Ok(FftPlanner {
-            kernels: Arc::new(kernels),
+            src,
+            kernels,
+            first,
             twiddles: None,
+            dummy: ctx.buffer_zeroed("fft dummy scratch", 16)?,
+            max_radix_log2: if ctx.info.device_type == wgpu::DeviceType::Cpu {
+                MAX_PASS_LOG2
+            } else {
+                4
+            },
             ctx: ctx.clone(),
         })
     }
 
+    /// Caps the radix of the plans made from now on at 2^`log2` (clamped to 4..=64;
+    /// sizes that would need more than four passes still get larger radices). The
+    /// default is 64 on CPU adapters (lavapipe), where every pass through the buffers
+    /// costs more than registers, and 16 elsewhere, where 16 vec4 values per thread keep
+    /// register use moderate.
+    pub fn set_max_radix_log2(&mut self, log2: u32) {
+        self.max_radix_log2 = log2.clamp(2, MAX_PASS_LOG2);
+    }
+
     /// Layout of the kernels' parameter group (group 0), for [`ParamArena::new`].
     pub fn param_layout(&self) -> &wgpu::BindGroupLayout {
-        &self.kernels.by_mode[0][0].param_layout
+        &self.first.param_layout
+    }
+
+    fn kernel(&mut self, entry: &str) -> Result<Arc<Kernel>> {
+        if let Some(k) = self.kernels.get(entry) {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(Kernel::new(&self.ctx, &self.src, entry, &ACCESS)?);
+        self.kernels.insert(entry.to_string(), k.clone());
+        Ok(k)
     }
 
     /// A plan for size-`n` transforms; `n` must be a power of two from 2 to 2^22
@@ -159,155 +185,102 @@ impl FftPlanner {
                 buf
             }
         };
-        let passes = if n <= MAX_WG_FFT {
-            vec![PassDesc::single(log2n)]
+        let passes = if log2n < 4 {
+            vec![Pass {
+                log2n,
+                lr: log2n,
+                lns: 0,
+                first: true,
+                last: true,
+            }]
         } else {
-            let (l1, l2) = split(log2n);
-            PassDesc::four_step(log2n, l1, l2).to_vec()
+            let radices = pass_radices(log2n, self.max_radix_log2);
+            let count = radices.len();
+            let mut lns = 0;
+            radices
+                .into_iter()
+                .enumerate()
+                .map(|(i, lr)| {
+                    let p = Pass {
+                        log2n,
+                        lr,
+                        lns,
+                        first: i == 0,
+                        last: i + 1 == count,
+                    };
+                    lns += lr;
+                    p
+                })
+                .collect::<Vec<_>>()
         };
+        let kernels = passes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.kernel(&p.entry(i)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(FftPlan {
             n,
             passes,
-            kernels: self.kernels.clone(),
+            kernels,
             twiddles,
+            dummy: self.dummy.clone(),
         })
     }
 }
 
-/// Radix (log2) of the first stage of a size-2^l workgroup transform: the rest are
-/// radix 8 (`fft_first_radix` in the WGSL).
-fn first_radix(l: u32) -> u32 {
-    (l + 2) % 3 + 1
-}
-
-/// Stages of a size-2^l workgroup transform.
-fn stages(l: u32) -> u32 {
-    l.div_ceil(3)
-}
-
-/// Smallest four-step pass (log2): keeps every pass multi-stage, which the fused
-/// last stage (and its four-step twiddles) needs.
-const MIN_PASS_LOG2: u32 = 4;
-
-/// Splits log2 N (> 11) into (log2 N1, log2 N2), both in 4..=11: fewest stages, then
-/// the most balanced.
-fn split(l: u32) -> (u32, u32) {
-    let lo = l.saturating_sub(LOG2_MAX_WG).max(MIN_PASS_LOG2);
-    let hi = LOG2_MAX_WG.min(l - MIN_PASS_LOG2);
-    (lo..=hi)
-        .map(|l2| (l - l2, l2))
-        .min_by_key(|&(l1, l2)| (stages(l1) + stages(l2), l1.abs_diff(l2)))
-        .unwrap_or((l - l / 2, l / 2))
-}
-
-/// Which buffers a pass reads and writes (the `mode` of `shaders/fft.wgsl`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// data -> data
-    InPlace = 0,
-    /// data -> scratch, with four-step twiddles
-    AToB = 1,
-    /// scratch -> data
-    BToA = 2,
-}
-
-/// One column pass; `transforms` and `groups` depend on the batch and are filled at
-/// encode time.
+/// One dispatch of a plan: a barrier-free Stockham pass (`fg_*` in `shaders/fft.wgsl`),
+/// or the whole transform for sizes 2, 4 and 8.
 #[derive(Clone, Copy, Debug)]
-struct PassDesc {
-    mode: Mode,
+struct Pass {
     log2n: u32,
-    log2cols: u32,
-    big_n: u32,
-    in_elem: u32,
-    in_col: u32,
-    out_elem: u32,
-    out_col: u32,
-    in_minor: bool,
-    out_minor: bool,
+    /// Radix (log2).
+    lr: u32,
+    /// Product of the earlier passes' radices (log2); 0 for the first pass.
+    lns: u32,
+    first: bool,
+    last: bool,
 }
 
-impl PassDesc {
-    fn single(log2n: u32) -> Self {
-        PassDesc {
-            mode: Mode::InPlace,
-            log2n,
-            log2cols: 0,
-            big_n: 1 << log2n,
-            in_elem: 1,
-            in_col: 0,
-            out_elem: 1,
-            out_col: 0,
-            in_minor: false,
-            out_minor: false,
+impl Pass {
+    /// The entry point of pass `i` (from 0): passes alternate data -> scratch,
+    /// scratch -> data; the last one is in place when that leaves the result in data.
+    fn entry(&self, i: usize) -> String {
+        let r = 1u32 << self.lr;
+        if self.log2n < 4 {
+            return format!("fg_small_n{r}");
         }
-    }
-
-    fn four_step(log2n: u32, l1: u32, l2: u32) -> [Self; 2] {
-        let (n1, n2) = (1u32 << l1, 1u32 << l2);
-        [
-            // columns n1: x[n1 + N1·n2] -> FFT over n2 -> ·W_N^{n1·k2} -> scratch[n1·N2 + k2]
-            PassDesc {
-                mode: Mode::AToB,
-                log2n: l2,
-                log2cols: l1,
-                big_n: 1 << log2n,
-                in_elem: n1,
-                in_col: 1,
-                out_elem: 1,
-                out_col: n2,
-                in_minor: true,
-                out_minor: false,
-            },
-            // columns k2: scratch[n1·N2 + k2] -> FFT over n1 -> x[k2 + N2·k1]
-            PassDesc {
-                mode: Mode::BToA,
-                log2n: l1,
-                log2cols: l2,
-                big_n: 1 << log2n,
-                in_elem: n2,
-                in_col: 1,
-                out_elem: n2,
-                out_col: 1,
-                in_minor: true,
-                out_minor: true,
-            },
-        ]
+        if self.first {
+            return format!("fg_first_r{r}");
+        }
+        let even = i.is_multiple_of(2);
+        let dir = match (even, self.last) {
+            (true, true) => "a_a",
+            (true, false) => "a_b",
+            (false, _) => "b_a",
+        };
+        format!("fg_{dir}_r{r}")
     }
 
     fn words(&self, batch: u32, dir: Direction) -> Result<([u32; gpu::PARAM_WORDS], u32)> {
-        let transforms = batch.checked_mul(1 << self.log2cols).ok_or_else(|| {
-            Error::input(format!(
-                "FFT batch {batch} of size {} is too large",
-                self.big_n
+        let count = if self.log2n < 4 {
+            batch as u64
+        } else {
+            (batch as u64) << (self.log2n - self.lr - 1)
+        };
+        let count = u32::try_from(count).map_err(|_| {
+            Error::Limit(format!(
+                "FFT batch of {batch} x {} elements is too large",
+                1u64 << self.log2n
             ))
         })?;
-        let max_pack_log = LOG2_MAX_WG - self.log2n;
-        let log2pack = max_pack_log.min(
-            transforms
-                .checked_next_power_of_two()
-                .map_or(32, |p| p.trailing_zeros()),
-        );
-        let groups = transforms.div_ceil(1 << log2pack);
-        let w = [
-            1 << self.log2n,
-            self.log2n,
-            (dir == Direction::Inverse) as u32,
-            transforms,
-            self.log2cols,
-            self.big_n,
-            log2pack,
-            groups,
-            self.in_elem,
-            self.in_col,
-            self.out_elem,
-            self.out_col,
-            self.in_minor as u32,
-            self.out_minor as u32,
-            0,
-            0,
-        ];
-        Ok((w, groups))
+        let inv = dir == Direction::Inverse;
+        let mut w = [0u32; gpu::PARAM_WORDS];
+        w[0] = self.log2n;
+        w[1] = self.lns;
+        w[2] = count;
+        w[3] = (inv && self.first) as u32;
+        w[4] = (inv && self.last) as u32;
+        Ok((w, count.div_ceil(FG_WG)))
     }
 }
 
@@ -315,9 +288,11 @@ impl PassDesc {
 #[derive(Debug, Clone)]
 pub struct FftPlan {
     n: usize,
-    passes: Vec<PassDesc>,
-    kernels: Arc<Kernels>,
+    passes: Vec<Pass>,
+    kernels: Vec<Arc<Kernel>>,
     twiddles: wgpu::Buffer,
+    /// Bound as the unused scratch of single-pass plans.
+    dummy: wgpu::Buffer,
 }
 
 impl FftPlan {
@@ -332,12 +307,12 @@ impl FftPlan {
         &self.twiddles
     }
 
-    /// Dispatches per transform: 1 up to [`MAX_WG_FFT`], 2 above (four-step).
+    /// Dispatches per transform: 1 for sizes 2 to 8, 2 to 4 from 16 up.
     pub fn passes(&self) -> usize {
         self.passes.len()
     }
 
-    /// Whether [`FftPlan::encode`] uses its scratch buffer (sizes above [`MAX_WG_FFT`]).
+    /// Whether [`FftPlan::encode`] uses its scratch buffer (sizes 16 and up).
     pub fn needs_scratch(&self) -> bool {
         self.passes.len() > 1
     }
@@ -345,32 +320,28 @@ impl FftPlan {
     /// Bind groups of this plan over `data` and `scratch`, made once so that
     /// [`FftPlan::encode_bound`] allocates nothing. `scratch` must be distinct from
     /// `data` when [`FftPlan::needs_scratch`] (it is not touched otherwise and may be
-    /// any buffer but `data`).
+    /// any buffer).
     pub fn bind(
         &self,
         ctx: &GpuContext,
         data: &wgpu::Buffer,
         scratch: &wgpu::Buffer,
     ) -> Result<FftBinding> {
-        let k = &self.kernels;
+        if self.needs_scratch() && scratch == data {
+            return Err(Error::input(format!(
+                "FFT of size {} needs a scratch buffer distinct from the data buffer",
+                self.n
+            )));
+        }
         let scratch = if self.needs_scratch() {
-            if scratch == data {
-                return Err(Error::input(format!(
-                    "FFT of size {} needs a scratch buffer distinct from the data buffer",
-                    self.n
-                )));
-            }
             scratch
         } else {
-            &k.dummy
+            &self.dummy
         };
         let groups = self
-            .passes
+            .kernels
             .iter()
-            .map(|p| {
-                k.get(p.mode, p.log2n)
-                    .bind(ctx, &[&self.twiddles, data, scratch])
-            })
+            .map(|k| k.bind(ctx, &[&self.twiddles, data, scratch]))
             .collect();
         let scratch_size = if self.needs_scratch() {
             scratch.size()
@@ -444,8 +415,7 @@ impl FftPlan {
                 self.passes.len()
             )));
         }
-        for (p, bg) in self.passes.iter().zip(&binding.groups) {
-            let kernel = self.kernels.get(p.mode, p.log2n);
+        for ((p, kernel), bg) in self.passes.iter().zip(&self.kernels).zip(&binding.groups) {
             let (w, groups) = p.words(batch, dir)?;
             gpu::dispatch(pass, arena, kernel, bg, &w, groups)?;
         }
@@ -535,22 +505,26 @@ mod tests {
     }
 
     #[test]
-    fn size_checks_and_splits() {
+    fn size_checks_and_pass_radices() {
         for bad in [0usize, 1, 3, 6, 1000, MAX_FFT * 2] {
             assert!(check_size(bad).is_err(), "{bad}");
         }
-        for l in 12..=22u32 {
-            let (l1, l2) = split(l);
-            assert_eq!(l1 + l2, l);
-            assert!(l1 <= LOG2_MAX_WG && l2 <= LOG2_MAX_WG);
-            assert!(l1 >= MIN_PASS_LOG2 && l2 >= MIN_PASS_LOG2);
+        for (l, max) in (4..=22u32).flat_map(|l| (2..=6).map(move |m| (l, m))) {
+            let r = pass_radices(l, max);
+            assert_eq!(r.iter().sum::<u32>(), l, "{l}");
+            assert!((2..=MAX_PASSES as usize).contains(&r.len()), "{l}: {r:?}");
+            assert!(r.iter().all(|&x| (1..=MAX_PASS_LOG2).contains(&x)), "{l}");
+            assert!(r[0] <= max.max(l.div_ceil(MAX_PASSES)), "{l} {max}: {r:?}");
+            assert!(
+                r.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1),
+                "{l}"
+            );
         }
-        assert_eq!(split(16), (8, 8));
-        assert_eq!(split(18), (9, 9));
-        assert_eq!(split(12), (6, 6));
-        for l in 1..=11 {
-            let r = first_radix(l);
-            assert!((1..=3).contains(&r) && (l - r).is_multiple_of(3), "{l}");
-        }
+        assert_eq!(pass_radices(4, 6), [2, 2]);
+        assert_eq!(pass_radices(10, 6), [5, 5]);
+        assert_eq!(pass_radices(16, 6), [6, 5, 5]);
+        assert_eq!(pass_radices(16, 4), [4, 4, 4, 4]);
+        assert_eq!(pass_radices(18, 4), [5, 5, 4, 4]);
+        assert_eq!(pass_radices(22, 4), [6, 6, 5, 5]);
     }
 }

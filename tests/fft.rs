@@ -79,7 +79,48 @@ fn matches_rustfft_all_sizes() {
     assert!(failures.is_empty(), "errors above 2e-6: {failures:?}");
 }
 
-/// The four-step sizes above the required range, up to the planner's limit of 2^22.
+/// Plans with the pass radix capped below the default (the cap GPUs other than CPU
+/// adapters get is 16): every radix from 2 to 64 and both pass directions, in place and
+/// not, against rustfft; and no plan has more than four passes (the mixer sizes its
+/// parameter arena for that).
+#[test]
+fn matches_rustfft_every_radix_cap() {
+    let ctx = ctx();
+    let mut rng = Rng(0xCA9);
+    let mut failures = Vec::new();
+    for cap in [2u32, 3, 4, 5] {
+        let mut planner = FftPlanner::new(&ctx).expect("compile FFT kernels");
+        planner.set_max_radix_log2(cap);
+        for log2n in (1..=16u32).chain([18]) {
+            let n = 1usize << log2n;
+            let plan = planner.plan(n).expect("plan");
+            assert!(
+                plan.passes() <= 4,
+                "cap {cap} n={n}: {} passes",
+                plan.passes()
+            );
+            let batch = ((1usize << 12) / n).max(1) + usize::from(n <= 1 << 11);
+            let input: Vec<[f32; 2]> = (0..n * batch)
+                .map(|_| [rng.uniform(), rng.uniform()])
+                .collect();
+            for dir in [Direction::Forward, Direction::Inverse] {
+                let got = fft_blocking(&ctx, &mut planner, &input, n, dir).expect("GPU FFT");
+                let err = worst_error(&input, &got, n, dir);
+                if err.is_nan() || err > 2e-6 {
+                    failures.push(format!("cap 2^{cap} n={n} {dir:?}: {err:e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "errors above 2e-6: {failures:?}");
+    let mut planner = FftPlanner::new(&ctx).expect("compile FFT kernels");
+    for log2n in 1..=22u32 {
+        let passes = planner.plan(1 << log2n).expect("plan").passes();
+        assert!((1..=4).contains(&passes), "n=2^{log2n}: {passes} passes");
+    }
+}
+
+/// The largest sizes, above the required range, up to the planner's limit of 2^22.
 #[test]
 fn matches_rustfft_large_sizes() {
     let ctx = ctx();
@@ -135,7 +176,7 @@ fn run_2048(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
 "#;
 
 /// The library entry points `fft_wg` and `fft_wg_batch`, as an including shader uses
-/// them (the standalone kernels fuse their first and last stages instead).
+/// them (the standalone kernels of `FftPlan` do not use them).
 #[test]
 fn workgroup_library_matches_rustfft() {
     use flashconv::fft::{twiddle_table, FFT_LIB_WGSL, MAX_WG_FFT};
@@ -229,7 +270,7 @@ fn invalid_sizes_are_errors() {
         let data = vec![[0.0f32; 2]; 24];
         assert!(fft_blocking(&ctx, &mut planner, &data, n, Direction::Forward).is_err());
     }
-    // the four-step passes need a separate scratch buffer
+    // multi-pass plans need a separate scratch buffer
     let plan = planner.plan(1 << 12).unwrap();
     let buf = ctx.buffer_zeroed("data", 8 << 12).unwrap();
     let mut arena = flashconv::gpu::ParamArena::new(&ctx, planner.param_layout(), 4);
