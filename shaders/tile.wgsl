@@ -86,6 +86,19 @@ fn scatter(pair: u32, m: u32, x: vec2<f32>) {
     if ga + 1u < tp.chans { t_z[row + ga + 1u] += x.y; }
 }
 
+// Loads the `per` channel pairs from `first` on side by side into fft_sh (zeros past
+// the last pair) and transforms them forward; all threads of the workgroup call it.
+fn load_forward(lid: u32, first: u32, per: u32) {
+    let n = 2u * tp.size;
+    for (var i = lid; i < n * per; i += FFT_WG) {
+        let pair = first + i / n;
+        var x = vec2<f32>(0.0, 0.0);
+        if pair < tp.pairs { x = packed_input(pair, i % n); }
+        fft_sh[i] = x;
+    }
+    fft_wg_batch(lid, tp.log2n, tp.log2count, false);
+}
+
 // Whole tiles in workgroup memory (N = 2U <= 2048): each workgroup takes
 // 2^log2count = 2048 / N channel pairs (fft_sh holds them side by side), loads them,
 // transforms them forward, combines them with the spectra, transforms back and adds the
@@ -100,14 +113,7 @@ fn tile_fft(@builtin(local_invocation_id) lid3: vec3<u32>,
     if first >= tp.pairs { return; }
     let u = tp.size;
     let n = 2u * u;
-    let total = n * per;
-    for (var i = lid; i < total; i += FFT_WG) {
-        let pair = first + i / n;
-        var x = vec2<f32>(0.0, 0.0);
-        if pair < tp.pairs { x = packed_input(pair, i % n); }
-        fft_sh[i] = x;
-    }
-    fft_wg_batch(lid, tp.log2n, tp.log2count, false);
+    load_forward(lid, first, per);
     // Item (q, f), f = 0 ..= U, owns frequencies f and N-f of local pair q. Read all of a
     // thread's items (at most 8 for N <= 2048), then write after a barrier.
     let items = per * (u + 1u);
@@ -217,13 +223,7 @@ fn spectra_fft(@builtin(local_invocation_id) lid3: vec3<u32>,
     if first >= tp.pairs { return; }
     let u = tp.size;
     let n = 2u * u;
-    for (var i = lid; i < n * per; i += FFT_WG) {
-        let pair = first + i / n;
-        var x = vec2<f32>(0.0, 0.0);
-        if pair < tp.pairs { x = packed_input(pair, i % n); }
-        fft_sh[i] = x;
-    }
-    fft_wg_batch(lid, tp.log2n, tp.log2count, false);
+    load_forward(lid, first, per);
     for (var it = lid; it < per * u; it += FFT_WG) {
         let q = it / u;
         let f = it % u;
