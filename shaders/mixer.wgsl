@@ -22,7 +22,7 @@ var<workgroup> red: array<f32, 256>;
 // mixer parameters.
 fn ring(i: u32) -> f32 { return r0[i]; }
 fn mparam(i: u32) -> f32 { return r1[i]; }
-fn urow(t: u32) -> u32 { return t % 3u; }
+fn urow(t: u32, b: u32) -> u32 { return t % 3u; }
 
 // gate: r0 = u ring of this layer, r1 = mixer params of this layer, r2 = z_acc arena,
 // w0 = v_hist arena, w1 = x0 [D], w2 = y [D]. Computes x0, x1, v; v *= x1; stores v_t;
@@ -31,7 +31,7 @@ fn urow(t: u32) -> u32 { return t % 3u; }
 fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x >= p.count { return; }
     let c = p.c0 + gid.x;
-    let xv = gate_x0_v(c, p.t);
+    let xv = gate_x0_v(c, p.t, 0u);
     let g = p.col0 + gid.x;
     w0[p.t * p.chans + g] = xv.y;
     w1[c] = xv.x;

@@ -8,7 +8,7 @@
 // boundaries order the phases: ranks and weights, top-p, the draw. Phases pass data
 // through `scratch` ([3][vocab]); each thread recomputes the sums it needs over the
 // vocabulary, which suits character- and byte-level vocabularies (O(V^2) per token).
-// The chosen id goes to tokens[pos] (which the next position's embedding reads) and to
+// The chosen id goes to tokens[tok_idx] (which the next position's embedding reads) and to
 // out[out_idx] (read back by the CPU every few tokens).
 //
 // Sums run over candidates in id order, never in rank order, so that the interval
@@ -19,7 +19,7 @@
 struct SampleParams {
     vocab: u32,     // candidates: ids 0 .. vocab (padded columns never sampled)
     row_off: u32,   // offset of the logits row in `logits`
-    pos: u32,       // position of the new token (tokens[pos]); also the draw's counter
+    pos: u32,       // position of the new token: the draw's counter
     temp: f32,      // temperature; 0 = greedy
     top_k: u32,     // 0 = all
     top_p: f32,     // 1 = all
@@ -27,7 +27,7 @@ struct SampleParams {
     seed_hi: u32,
     row: u32,       // sequence row of the draw
     out_idx: u32,   // slot in `out`
-    pad0: u32,
+    tok_idx: u32,   // slot of the new token in `tokens` (pos * B + row of a batch)
     pad1: u32,
     pad2: vec4<u32>,
 }
@@ -85,7 +85,7 @@ fn mass(base: u32, r: u32, incl: bool) -> f32 {
 }
 
 fn emit(id: u32) {
-    tokens[sp.pos] = id;
+    tokens[sp.tok_idx] = id;
     out[sp.out_idx] = id;
 }
 

@@ -11,14 +11,17 @@
 // chunk by chunk; every workgroup computes it (the norm or the gate) for itself, which
 // costs O(cols) per workgroup and saves a dispatch.
 //
-// Rows: a batch of `rows` vectors (the prefill of a prompt runs every position at
-// once): row r reads its input at in_off + r * cols, writes its output at
-// out_off + r * n, its normalized copy at side_off + r * cols, and is gate position
-// t + r. Each workgroup takes ROWS consecutive rows (workgroup_id.z * ROWS ..), so
+// Rows: a batch of `rows` vectors: the B sequences of a batched session at one
+// position, or the prefill of a prompt (every position at once, each of B rows). Row r
+// reads its input at in_off + r * cols, writes its output at out_off + r * n, its
+// normalized copy at side_off + r * cols, and is gate position t + r / B of sequence
+// b = r % B (B = `batch`), whose channels start at arena column col0 + b * d (a
+// layer's channels of all sequences are adjacent) and whose u rows are interleaved
+// (urow). Each workgroup takes ROWS consecutive rows (workgroup_id.z * ROWS ..), so
 // every weight it loads serves ROWS rows: a matrix product. src/session.rs compiles
 // this file with ROWS = 1 (the token step) and ROWS = 8 (prefill). With flag 16 the
-// gate's in_proj outputs are a full [P][3D] buffer (row t holds u_t) instead of the
-// ring of three. gate_rows writes only v_t (all rows), for the long convolution.
+// gate's in_proj outputs are a full [P][B][3D] buffer (row t * B + b holds u_t of
+// sequence b) instead of the ring [3][B][3D]. gate_rows writes only v_t (all rows), for the long convolution.
 
 struct Params {
     n: u32,        // output rows
@@ -38,7 +41,7 @@ struct Params {
     mode: u32,     // matvec_gate: 0 = z from z_acc, 1 = diagonal only
     chans: u32,    // matvec_gate: row stride of the v_hist / z_acc arenas
     col0: u32,     // matvec_gate: arena column of the layer's first channel
-    pad: u32,
+    batch: u32,    // sequences B side by side (rows r and r + B are one sequence)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -70,9 +73,9 @@ var<workgroup> red: array<f32, WG>;
 // gate_lib.wgsl's accessors.
 fn ring(i: u32) -> f32 { return x[i]; }
 fn mparam(i: u32) -> f32 { return vecs[i]; }
-fn urow(t: u32) -> u32 {
-    if (p.flags & 16u) != 0u { return t; }
-    return t % 3u;
+fn urow(t: u32, b: u32) -> u32 {
+    if (p.flags & 16u) != 0u { return t * p.batch + b; }
+    return (t % 3u) * p.batch + b;
 }
 
 // Where one row of a batched product reads and writes (see the header).
@@ -81,10 +84,13 @@ struct Row {
     out_off: u32,
     side_off: u32,
     t: u32,
+    // Sequence of the batch.
+    b: u32,
 }
 
 fn row_of(r: u32) -> Row {
-    return Row(p.in_off + r * p.cols, p.out_off + r * p.n, p.side_off + r * p.cols, p.t + r);
+    let t = p.t + r / p.batch;
+    return Row(p.in_off + r * p.cols, p.out_off + r * p.n, p.side_off + r * p.cols, t, r % p.batch);
 }
 
 fn gelu_tanh(v: f32) -> f32 {
@@ -124,8 +130,8 @@ fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
             return v;
         }
         case GATE: {
-            let xv = gate_x0_v(i, r.t);
-            let g = r.t * p.chans + p.col0 + i;
+            let xv = gate_x0_v(i, r.t, r.b);
+            let g = r.t * p.chans + p.col0 + r.b * p.d + i;
             if first { side[g] = xv.y; }
             var z = 0.0;
             if p.mode == 0u { z = zacc[g]; }
@@ -233,11 +239,11 @@ fn matvec_gate(@builtin(local_invocation_id) lid: vec3<u32>,
     run(GATE, lid.x, wid.x + wid.y * nwg.x, no_stats, wid.z * ROWS);
 }
 
-// v_t of every channel of the layer at positions t + workgroup_id.z, into the v_hist
+// v_t of every channel of the layer for row workgroup_id.z (as row_of), into the v_hist
 // arena (`side`): what the prefill's long convolution reads before the gate can finish.
 @compute @workgroup_size(64)
 fn gate_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x >= p.d { return; }
-    let t = p.t + gid.z;
-    side[t * p.chans + p.col0 + gid.x] = gate_x0_v(gid.x, t).y;
+    let r = row_of(gid.z);
+    side[r.t * p.chans + p.col0 + r.b * p.d + gid.x] = gate_x0_v(gid.x, r.t, r.b).y;
 }

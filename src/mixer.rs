@@ -1155,17 +1155,26 @@ impl Mixer {
         }))
     }
 
-    /// Records the prefill convolution of `layer` (its v history over the whole prompt
-    /// must be written): z_acc[j] += sum_{s<j} k[j - s] v_s for every prompt position j.
+    /// Records the prefill convolution of the adjacent `layers` (their v history over
+    /// the whole prompt must be written): z_acc[j] += sum_{s<j} k[j - s] v_s for every
+    /// prompt position j. One job per channel group the layers' channels touch.
     pub fn record_prefill_conv(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         arena: &mut ParamArena,
         k: &MixerKernels,
         conv: &PrefillConv,
-        layer: usize,
+        layers: std::ops::Range<usize>,
     ) -> Result<()> {
-        for s in &self.slices[layer] {
+        for (group, g) in self.groups.iter().enumerate() {
+            // Adjacent layers' slices in one group are adjacent columns.
+            let mut cols = self.slices[layers.clone()]
+                .iter()
+                .flatten()
+                .filter(|s| s.group == group)
+                .map(|s| (s.col0, s.col0 + s.count));
+            let Some(first) = cols.next() else { continue };
+            let (start, end) = cols.fold(first, |(a, b), (c, d)| (a.min(c), b.max(d)));
             let job = FftJob {
                 size: conv.size,
                 in_start: 0,
@@ -1173,10 +1182,10 @@ impl Mixer {
                 out_start: 0,
                 outputs: conv.prompt,
                 out_base: 0,
-                columns: (s.col0, s.count),
-                stride: self.groups[s.group].width,
+                columns: (start, end - start),
+                stride: g.width,
             };
-            job.record(pass, arena, k, &conv.levels[s.group])?;
+            job.record(pass, arena, k, &conv.levels[group])?;
         }
         Ok(())
     }

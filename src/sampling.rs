@@ -27,11 +27,15 @@ pub struct GpuSampler {
 pub struct Draw {
     /// Offset of the logits row.
     pub row_off: u32,
-    /// Position of the new token: written to `tokens[pos]`; also the draw's counter.
+    /// Position of the new token: the draw's counter.
     pub pos: u32,
+    /// Slot of the new token in the tokens buffer (`pos` for one sequence,
+    /// `pos * B + b` for sequence b of a batched session).
+    pub tok_idx: u32,
     /// Slot of the id in the read-back buffer.
     pub out_idx: u32,
-    /// Sequence row (batch index) of the draw.
+    /// Sequence row of the draw: part of the draw's key (0 for a session's sequences,
+    /// which take their own seeds instead).
     pub row: u32,
 }
 
@@ -83,6 +87,7 @@ impl GpuSampler {
             (p.seed >> 32) as u32,
             d.row,
             d.out_idx,
+            d.tok_idx,
         ];
         let groups = (vocab as u32).div_ceil(64);
         if p.temperature == 0.0 || vocab <= 1 {

@@ -14,6 +14,8 @@ use crate::Instant;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+mod batch;
+
 /// WGSL source of the embedding kernel.
 pub const SESSION_WGSL: &str = include_str!("../shaders/session.wgsl");
 /// WGSL source of the matrix-vector kernels (compiled after [`GATE_LIB_WGSL`]).
@@ -86,6 +88,14 @@ struct DenseKernels {
     rows: [Kernel; 3],
 }
 
+/// The three products of `session_matvec.wgsl`, as indices into [`DenseKernels::rows`].
+#[derive(Clone, Copy, Debug)]
+enum Product {
+    Plain = 0,
+    Norm = 1,
+    Gate = 2,
+}
+
 impl DenseKernels {
     fn new(ctx: &GpuContext, format: WeightFormat) -> Result<Self> {
         use Access::{Read as R, ReadWrite as W};
@@ -102,6 +112,17 @@ impl DenseKernels {
             gate_rows: k("gate_rows")?,
             rows: [kr("matvec")?, kr("matvec_norm")?, kr("matvec_gate")?],
         })
+    }
+
+    /// The kernel of `product` for `rows` rows: the one-row kernel for a single row,
+    /// else the one that serves [`PREFILL_ROWS`] rows per weight load.
+    fn product(&self, product: Product, rows: usize) -> &Kernel {
+        match (rows, product) {
+            (1, Product::Plain) => &self.matvec,
+            (1, Product::Norm) => &self.matvec_norm,
+            (1, Product::Gate) => &self.matvec_gate,
+            _ => &self.rows[product as usize],
+        }
     }
 }
 
@@ -175,10 +196,12 @@ struct Matvec {
     gate: [u32; 6],
     /// Rows of the batch (set by [`Matvec::record_rows`]; 0 means 1).
     rows: u32,
+    /// Sequences side by side (rows r and r + batch are one sequence; 0 means 1).
+    batch: u32,
 }
 
 impl Matvec {
-    fn words(&self) -> [u32; 15] {
+    fn words(&self) -> [u32; 16] {
         let [d, t, _, mode, chans, col0] = self.gate;
         [
             self.n,
@@ -196,7 +219,25 @@ impl Matvec {
             mode,
             chans,
             col0,
+            self.batch.max(1),
         ]
+    }
+
+    /// Records the product for `rows` rows with the fitting kernel of `dk`.
+    fn record_with(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        arena: &mut ParamArena,
+        (dk, product): (&DenseKernels, Product),
+        bind: &wgpu::BindGroup,
+        rows: usize,
+    ) -> Result<()> {
+        let kernel = dk.product(product, rows);
+        if rows == 1 {
+            self.record(pass, arena, kernel, bind)
+        } else {
+            self.record_rows(pass, arena, kernel, bind, rows)
+        }
     }
 
     /// Records the dispatch: 64 threads of four output rows per workgroup.
@@ -211,8 +252,8 @@ impl Matvec {
     }
 
     /// The same product for `rows` consecutive vectors (session_matvec.wgsl's rows:
-    /// input rows `cols` apart, output rows `n` apart, gate positions t, t + 1, ...), in
-    /// dispatches of at most [`MAX_ROWS`] rows.
+    /// input rows `cols` apart, output rows `n` apart, gate positions t, t + 1, ... per
+    /// `batch` rows), in dispatches of at most [`MAX_ROWS`] rows.
     fn record_rows(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -237,14 +278,16 @@ impl Matvec {
         (groups, per_group): (u32, u32),
         rows: usize,
     ) -> Result<()> {
-        let step = MAX_ROWS * per_group as usize;
+        // Whole positions per dispatch, so each starts at sequence 0.
+        let batch = self.batch.max(1) as usize;
+        let step = MAX_ROWS * per_group as usize / batch * batch;
         for r0 in (0..rows).step_by(step) {
             let r = r0 as u32;
             let mut chunk = *self;
             chunk.in_off += r * self.cols;
             chunk.out_off += r * self.n;
             chunk.side_off += r * self.cols;
-            chunk.gate[1] += r;
+            chunk.gate[1] += r / batch as u32;
             let n = (rows - r0).min(step) as u32;
             chunk.rows = n;
             let z = n.div_ceil(per_group);
@@ -273,9 +316,11 @@ struct Products {
 }
 
 impl Products {
-    fn new(c: &Config, gate: Option<[u32; 2]>) -> Self {
+    /// The products of `batch` sequences side by side.
+    fn new(c: &Config, gate: Option<[u32; 2]>, batch: usize) -> Self {
         let (d, di, vp) = (c.d_model as u32, c.d_inner as u32, c.padded_vocab() as u32);
         let off = VecOffsets::new(c.d_model, c.d_inner);
+        let batch = batch as u32;
         Products {
             in_proj: Matvec {
                 n: 3 * d,
@@ -284,6 +329,7 @@ impl Products {
                 bias_off: off.in_b,
                 eps: BLOCK_NORM_EPS,
                 ln_off: off.norm1,
+                batch,
                 ..Default::default()
             },
             out_proj: Matvec {
@@ -291,6 +337,7 @@ impl Products {
                 cols: d,
                 flags: FLAG_BIAS | FLAG_ACC,
                 bias_off: off.out_b,
+                batch,
                 ..Default::default()
             },
             gate,
@@ -301,6 +348,7 @@ impl Products {
                 bias_off: off.fc1_b,
                 eps: BLOCK_NORM_EPS,
                 ln_off: off.norm2,
+                batch,
                 ..Default::default()
             },
             fc2: Matvec {
@@ -308,6 +356,7 @@ impl Products {
                 cols: di,
                 flags: FLAG_BIAS | FLAG_ACC,
                 bias_off: off.fc2_b,
+                batch,
                 ..Default::default()
             },
             lm_head: Matvec {
@@ -315,19 +364,22 @@ impl Products {
                 cols: d,
                 flags: FLAG_SIDE,
                 eps: c.layer_norm_epsilon as f32,
+                batch,
                 ..Default::default()
             },
         }
     }
 
     /// out_proj of layer `l` at position `t` with the gate computed in front, if fused.
+    /// Layer l's channels of the `batch` sequences sit side by side in the arenas.
     fn out_gate(&self, l: usize, t: usize) -> Option<Matvec> {
         let [mode, chans] = self.gate?;
         let d = self.out_proj.n;
+        let col0 = l as u32 * self.out_proj.batch * d;
         Some(Matvec {
             // Mixer parameters [short_w 9D | short_b 3D | diag D | out_proj b D].
             bias_off: 13 * d,
-            gate: [d, t as u32, 0, mode, chans, l as u32 * d],
+            gate: [d, t as u32, 0, mode, chans, col0],
             ..self.out_proj
         })
     }
@@ -483,10 +535,16 @@ impl SessionMemory {
         let c = model.config();
         let limit = crate::mixer::binding_limit(ctx);
         let (d, di, vp) = (c.d_model as u64, c.d_inner as u64, c.padded_vocab() as u64);
-        let rows = opts.logit_rows.clamp(1, opts.len.max(1)) as u64;
-        let rows_hint = "keep fewer logit rows (score in pieces)";
+        check_batch(opts)?;
+        let b = opts.batch as u64;
+        let rows = opts.logit_rows.clamp(1, opts.len.max(1)) as u64 * b;
+        let rows_hint = "keep fewer logit rows (score in pieces) or run fewer sequences";
         let fixed = [
-            ("tokens", opts.len as u64 * 4, "use a shorter session"),
+            (
+                "tokens",
+                (opts.len as u64 + 1) * b * 4,
+                "use a shorter session",
+            ),
             ("logits", rows * vp * 4, rows_hint),
             ("hidden", rows * d * 4, rows_hint),
         ];
@@ -498,9 +556,9 @@ impl SessionMemory {
                 )));
             }
         }
-        let activations =
-            fixed.iter().map(|f| f.1).sum::<u64>() + 4 * (4 * d + di + 9 * d * c.n_layer as u64);
-        let channels = c.n_layer * c.d_model;
+        let activations = fixed.iter().map(|f| f.1).sum::<u64>()
+            + 4 * b * (4 * d + di + 9 * d * c.n_layer as u64);
+        let channels = c.n_layer * c.d_model * opts.batch;
         let largest = crate::mixer::largest_fft_tile(opts.method, opts.len, opts.fft_min_tile);
         let groups = crate::mixer::plan_groups(channels, opts.len, largest, limit)?;
         Ok(SessionMemory {
@@ -516,6 +574,37 @@ impl SessionMemory {
     pub fn session_total(&self) -> u64 {
         self.activations + self.mixer.total()
     }
+}
+
+/// `items` with each one repeated `b` times in place (the mixer's layer l·B + b).
+fn per_sequence<T: Clone>(items: Vec<T>, b: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len() * b);
+    for item in items {
+        out.extend(std::iter::repeat_n(item, b));
+    }
+    out
+}
+
+/// Most sequences one session runs side by side ([`SessionOptions::batch`]).
+pub const MAX_BATCH: usize = 64;
+
+/// Checks [`SessionOptions::batch`]: 1 to [`MAX_BATCH`], and above 1 only for the
+/// methods whose gate the products fuse (flash, none).
+fn check_batch(opts: &SessionOptions) -> Result<()> {
+    if opts.batch == 0 || opts.batch > MAX_BATCH {
+        return Err(Error::input(format!(
+            "a session runs 1 to {MAX_BATCH} sequences side by side, not {}",
+            opts.batch
+        )));
+    }
+    if opts.batch > 1 && !matches!(opts.method, Method::Flash | Method::None) {
+        return Err(Error::input(format!(
+            "batches of sequences run with the flash or none method, not {}; \
+             run one session per sequence for {}",
+            opts.method, opts.method
+        )));
+    }
+    Ok(())
 }
 
 /// `w` [rows][cols] row-major -> [cols][ceil(rows / 4) * 4]: transposed, rows padded
@@ -566,6 +655,12 @@ pub struct SessionOptions {
     /// shared buffer of the largest side's size). None: all precomputed.
     /// [`SessionMemory`] reports what is allocated.
     pub spectra_budget: Option<u64>,
+    /// Sequences run side by side (B, 1 to [`MAX_BATCH`]): every piece of per-sequence
+    /// state holds B rows, the projections are matrix products over the B rows, and
+    /// the flash tiles of all sequences share each dispatch. B > 1 needs flash or none
+    /// and mixer buffers in one channel group; feed it with [`Session::feed_rows`] and
+    /// generate with [`Session::generate_batch`]. Default 1.
+    pub batch: usize,
     /// Test-only: extra device memory (zeroed buffers of the binding size) allocated
     /// past the memory plan, so a test can provoke the driver's out-of-memory error with
     /// a session. 0 in normal use.
@@ -585,6 +680,7 @@ impl SessionOptions {
             prefill: true,
             spread: crate::tiling::Spread::DEFAULT,
             spectra_budget: None,
+            batch: 1,
             test_extra_bytes: 0,
         }
     }
@@ -687,19 +783,23 @@ impl Session {
         }
         let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
         let rows = opts.logit_rows.clamp(1, opts.len);
-        let act = |name: &str, n: usize| ctx.buffer_zeroed(name, n as u64 * 4);
+        let b = opts.batch;
+        // Per-sequence vectors hold B rows: [B][D], [B][D_inner].
+        let act = |name: &str, n: usize| ctx.buffer_zeroed(name, (n * b) as u64 * 4);
         let x = act("x", d)?;
         let xn = act("xn", d)?;
         let y = act("y", d)?;
         let x0 = act("x0", d)?;
         let a = act("mlp", di)?;
-        // One slot past the end: generation draws the token after the last position.
+        // [position][B]; one slot past the end: generation draws the token after the
+        // last position.
         let tokens = act("tokens", opts.len + 1)?;
         let batch = opts.tokens_per_submit.max(1);
         let drawn = act("drawn ids", batch)?;
-        let scratch = act("sampling scratch", 3 * vp)?;
+        let scratch = ctx.buffer_zeroed("sampling scratch", 3 * vp as u64 * 4)?;
         let logits = act("logits", rows * vp)?;
         let hidden = act("hidden", rows * d)?;
+        // [3][B][3D]: in_proj's outputs of the last three positions.
         let u_ring: Vec<wgpu::Buffer> = (0..c.n_layer)
             .map(|_| act("u_ring", 9 * d))
             .collect::<Result<_>>()?;
@@ -717,10 +817,13 @@ impl Session {
             params.push(ctx.buffer_init("mixer_params", &p)?);
             filters.push(k.into_iter().map(|v| v as f32).collect::<Vec<f32>>());
         }
+        // The mixer sees B·M layers: layer l of sequence b is its layer l·B + b, so a
+        // layer's channels of all sequences are adjacent (session_matvec.wgsl's rows).
+        let filters = per_sequence(filters, b);
         let io = MixerIo {
             filters: &filters,
-            params: &params,
-            u_ring: &u_ring,
+            params: &per_sequence(params.clone(), b),
+            u_ring: &per_sequence(u_ring.clone(), b),
             x0: &x0,
             y: &y,
             fft_min_tile: opts.fft_min_tile,
@@ -728,6 +831,14 @@ impl Session {
             spectra_budget: opts.spectra_budget,
         };
         let mixer = Mixer::new(ctx, &m.mixer, opts.method, (d, opts.len), io)?;
+        drop(filters);
+        if b > 1 && mixer.fusable_gate().is_none() {
+            return Err(Error::Limit(format!(
+                "{b} sequences of {} positions need mixer buffers larger than the device \
+                 binds at once ({} bytes); run fewer sequences or shorter ones",
+                opts.len, memory.binding_limit
+            )));
+        }
         let dk = &m.dense;
         // Matvec bindings: w4, vecs, input, dst, side, zacc; `xn` and `zero` fill the
         // second outputs and z_acc where a kernel does not use them.
@@ -760,7 +871,7 @@ impl Session {
             gate: fused.map(|g| [g.mode, g.chans]),
         };
         let per_token =
-            7 * c.n_layer + 4 + GpuSampler::MAX_DISPATCHES + mixer.dispatches_per_token();
+            7 * c.n_layer + 4 + b * GpuSampler::MAX_DISPATCHES + mixer.dispatches_per_token();
         let sample_bind = m.sampler.bind(ctx, [&logits, &tokens, &drawn, &scratch]);
         let arena = ParamArena::new(
             ctx,
@@ -779,10 +890,10 @@ impl Session {
             tokens,
             logits,
             hidden,
-            staging: ctx.staging_buffer(vp as u64 * 4),
+            staging: ctx.staging_buffer((b * vp) as u64 * 4),
             bg,
             memory,
-            drawn_staging: ctx.staging_buffer(batch as u64 * 4),
+            drawn_staging: ctx.staging_buffer((b * batch) as u64 * 4),
             drawn,
             sample_bind,
             overrun: false,
@@ -840,34 +951,48 @@ impl Session {
     }
 
     /// Runs `ids` through the model at the next positions. Checks every id and the
-    /// remaining length first, so a bad id changes nothing.
+    /// remaining length first, so a bad id changes nothing. A session of B > 1
+    /// sequences takes [`Session::feed_rows`].
     pub fn feed(&mut self, ids: &[u32]) -> Result<()> {
+        self.feed_rows(&[ids])
+    }
+
+    /// Runs the next tokens of each of the session's B sequences
+    /// ([`SessionOptions::batch`]): `rows[b]` for sequence b, all of one length. Checks
+    /// everything first, so bad input changes nothing.
+    pub fn feed_rows(&mut self, rows: &[&[u32]]) -> Result<()> {
         let c = self.model.config();
         self.check_not_overrun()?;
-        check_ids(c, ids)?;
-        if self.pos + ids.len() > self.opts.len {
+        let n = self.check_rows(rows)?;
+        for r in rows {
+            check_ids(c, r)?;
+        }
+        if self.pos + n > self.opts.len {
             return Err(Error::input(format!(
-                "{} tokens at position {} exceed the session length {} (max_seq_len {})",
-                ids.len(),
-                self.pos,
-                self.opts.len,
-                c.max_seq_len
+                "{n} tokens at position {} exceed the session length {} (max_seq_len {})",
+                self.pos, self.opts.len, c.max_seq_len
             )));
         }
-        if ids.is_empty() {
+        if n == 0 {
             return Ok(());
         }
-        if self.pos == 0 && self.prefill_fits(ids.len()) {
-            return self.prefill(ids);
+        // Time-major, as the tokens buffer: [position][sequence].
+        let ids: Vec<u32> = (0..n)
+            .flat_map(|t| rows.iter().map(move |r| r[t]))
+            .collect();
+        if self.pos == 0 && self.prefill_fits(n) {
+            return self.prefill(&ids, n);
         }
         let ctx = self.model.ctx().clone();
+        let at = (self.pos * rows.len()) as u64 * 4;
         ctx.queue
-            .write_buffer(&self.tokens, self.pos as u64 * 4, bytemuck::cast_slice(ids));
-        for chunk in ids.chunks(self.opts.tokens_per_submit.max(1)) {
+            .write_buffer(&self.tokens, at, bytemuck::cast_slice(&ids));
+        let per_submit = self.opts.tokens_per_submit.max(1);
+        for start in (0..n).step_by(per_submit) {
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                for _ in chunk {
+                for _ in start..n.min(start + per_submit) {
                     self.record_token(&mut pass, self.pos)?;
                     self.pos += 1;
                 }
@@ -879,15 +1004,36 @@ impl Session {
         Ok(())
     }
 
+    /// The common length of `rows`, one per sequence of the session.
+    fn check_rows(&self, rows: &[&[u32]]) -> Result<usize> {
+        let b = self.opts.batch;
+        if rows.len() != b {
+            return Err(Error::input(format!(
+                "this session runs {b} sequence(s) side by side: give {b} rows of ids, not {}",
+                rows.len()
+            )));
+        }
+        let n = rows.first().map_or(0, |r| r.len());
+        match rows.iter().position(|r| r.len() != n) {
+            Some(i) => Err(Error::input(format!(
+                "sequence {i} has {} ids but sequence 0 has {n}: rows fed together have one \
+                 length (Session::generate_batch takes prompts of different lengths)",
+                rows[i].len()
+            ))),
+            None => Ok(n),
+        }
+    }
+
     /// Whether a prompt of `p` positions can be prefilled ([`SessionOptions::prefill`]):
     /// flash or none, the gate fused (one channel group), and the prompt's activations
     /// and convolution buffers within the binding limit.
     fn prefill_fits(&self, p: usize) -> bool {
         let c = self.model.config();
-        let widest = p as u64 * 4 * (3 * c.d_model).max(c.d_inner) as u64;
+        let b = self.opts.batch;
+        let widest = (p * b) as u64 * 4 * (3 * c.d_model).max(c.d_inner) as u64;
         // The prompt's convolution: spectra and work buffers of side nextpow2(P).
-        let conv =
-            crate::mixer::group_buffer_bytes(c.n_layer * c.d_model, 0, p.next_power_of_two());
+        let channels = c.n_layer * c.d_model * b;
+        let conv = crate::mixer::group_buffer_bytes(channels, 0, p.next_power_of_two());
         self.opts.prefill
             && matches!(self.opts.method, Method::Flash | Method::None)
             && self.bg.gate.is_some()
@@ -899,11 +1045,13 @@ impl Session {
     /// prompt as one FFT (flash), then out_proj with the gate, fc1 and fc2 over all
     /// rows; lm_head for the positions whose logits are kept; then the tiles of the
     /// steps before P that reach past it ([`Mixer::record_prefill_tiles`]). One submit.
-    fn prefill(&mut self, ids: &[u32]) -> Result<()> {
+    /// `ids` holds the B sequences' prompts time-major, `[P][B]`; every buffer below
+    /// has a row per position and sequence in that order.
+    fn prefill(&mut self, ids: &[u32], p: usize) -> Result<()> {
         let m = &self.model.inner;
         let ctx = m.ctx.clone();
         let c = &m.model.config;
-        let p = ids.len();
+        let b = self.opts.batch;
         let (d, di) = (c.d_model, c.d_inner);
         // Filter taps k[1 .. P) are all the prompt's convolution reads.
         let filters = (0..c.n_layer)
@@ -915,27 +1063,29 @@ impl Session {
                     .collect())
             })
             .collect::<Result<Vec<Vec<f32>>>>()?;
+        let filters = per_sequence(filters, b);
         let conv = self.mixer.prefill_conv(&m.mixer, &filters, p)?;
-        let act = |name: &str, n: usize| ctx.buffer_zeroed(name, n as u64 * 4);
+        drop(filters);
+        let act = |name: &str, n: usize| ctx.buffer_zeroed(name, (n * b) as u64 * 4);
         let (x_all, u_all, a_all) = (
             act("prefill x", p * d)?,
             act("prefill u", p * 3 * d)?,
             act("prefill mlp", p * di)?,
         );
         let dk = &m.dense;
-        let rows_per = p.div_ceil(MAX_ROWS);
+        let rows_per = (p * b).div_ceil(MAX_ROWS);
         let capacity =
             1 + c.n_layer * 6 * rows_per + 2 * rows_per + self.mixer.prefill_dispatches(p);
         let mut arena = ParamArena::new(&ctx, &dk.matvec.param_layout, capacity);
         ctx.queue
             .write_buffer(&self.tokens, 0, bytemuck::cast_slice(ids));
-        let pr = Products::new(c, self.bg.gate);
+        let pr = Products::new(c, self.bg.gate, b);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             let embed = dk.embed.bind(&ctx, &[&m.embed, &self.tokens, &x_all]);
-            let threads = (p * d) as u64;
-            let words = [d as u32, 0, p as u32];
+            let threads = (p * b * d) as u64;
+            let words = [d as u32, 0, (p * b) as u32];
             dispatch(
                 &mut pass,
                 &mut arena,
@@ -952,7 +1102,7 @@ impl Session {
                 self.record_prefill_layer(pass, &mut arena, l, rows, (conv.as_ref(), p))?;
             }
             // The token steps after the prompt read u at P-1 and P-2 from the ring.
-            let row = 3 * d as u64 * 4;
+            let row = (3 * d * b) as u64 * 4;
             for t in p.saturating_sub(3)..p {
                 let (src, dst) = (t as u64 * row, (t % 3) as u64 * row);
                 enc.copy_buffer_to_buffer(&u_all, src, &self.u_ring[l], dst, row);
@@ -974,14 +1124,14 @@ impl Session {
             let mut t = p.saturating_sub(rows);
             while t < p {
                 let n = (rows - t % rows).min(p - t);
-                let r = (t % rows) as u32;
+                let r = (t % rows * b) as u32;
                 let lm = Matvec {
-                    in_off: (t * d) as u32,
+                    in_off: (t * b * d) as u32,
                     out_off: r * pr.lm_head.n,
                     side_off: r * d as u32,
                     ..pr.lm_head
                 };
-                lm.record_rows(pass, &mut arena, &dk.rows[1], &lm_bind, n)?;
+                lm.record_rows(pass, &mut arena, &dk.rows[1], &lm_bind, n * b)?;
                 t += n;
             }
             self.mixer
@@ -1010,12 +1160,16 @@ impl Session {
         let (ctx, dk, w) = (&m.ctx, &m.dense, &m.layers[l]);
         let missing = || Error::gpu("prefill needs the fused gate");
         let fused = self.mixer.fusable_gate().ok_or_else(missing)?;
-        let pr = Products::new(&m.model.config, self.bg.gate);
+        let b = self.opts.batch;
+        let pr = Products::new(&m.model.config, self.bg.gate, b);
         let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| {
             k.bind(ctx, &[b[0], b[1], b[2], b[3], &self.xn, &m.zero])
         };
+        // A row per position and sequence.
+        let rows = p * b;
         let in_proj = bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, x_all, u_all]);
-        pr.in_proj.record_rows(pass, a, &dk.rows[1], &in_proj, p)?;
+        pr.in_proj
+            .record_rows(pass, a, &dk.rows[1], &in_proj, rows)?;
         let mut gate = pr.out_gate(l, 0).ok_or_else(missing)?;
         gate.flags |= FLAG_ROWS;
         // gate_rows writes every v_t for the convolution; out_proj's gate reads z.
@@ -1029,16 +1183,19 @@ impl Session {
         ];
         let v_bind = dk.gate_rows.bind(ctx, &gate_bufs);
         let v_groups = (m.model.config.d_model as u32).div_ceil(64);
-        gate.record_grid(pass, a, &dk.gate_rows, &v_bind, (v_groups, 1), p)?;
+        gate.record_grid(pass, a, &dk.gate_rows, &v_bind, (v_groups, 1), rows)?;
         if let Some(conv) = conv {
-            self.mixer.record_prefill_conv(pass, a, &m.mixer, conv, l)?;
+            // Mixer layers l·B .. (l + 1)·B: layer l of every sequence.
+            let layers = l * b..(l + 1) * b;
+            self.mixer
+                .record_prefill_conv(pass, a, &m.mixer, conv, layers)?;
         }
         let out_bind = dk.matvec_gate.bind(ctx, &gate_bufs);
-        gate.record_rows(pass, a, &dk.rows[2], &out_bind, p)?;
+        gate.record_rows(pass, a, &dk.rows[2], &out_bind, rows)?;
         let fc1 = bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, x_all, a_all]);
-        pr.fc1.record_rows(pass, a, &dk.rows[1], &fc1, p)?;
+        pr.fc1.record_rows(pass, a, &dk.rows[1], &fc1, rows)?;
         let fc2 = bind(&dk.matvec, [&w.fc2_w, &w.vecs, a_all, x_all]);
-        pr.fc2.record_rows(pass, a, &dk.rows[0], &fc2, p)
+        pr.fc2.record_rows(pass, a, &dk.rows[0], &fc2, rows)
     }
 
     /// Records the whole forward pass of position `t` (its token id is already in the
@@ -1049,43 +1206,42 @@ impl Session {
         let m = &self.model.inner;
         let c = &m.model.config;
         let (d, vp) = (c.d_model as u32, c.padded_vocab() as u32);
-        let row = (t % self.opts.logit_rows) as u32;
+        let b = self.opts.batch;
+        // Row of the logits ring; each holds the B sequences' rows.
+        let row = (t % self.opts.logit_rows * b) as u32;
         let dk = &m.dense;
-        let pr = Products::new(c, self.bg.gate);
+        let pr = Products::new(c, self.bg.gate, b);
         let arena = &mut self.arena;
-        let embed = [d, t as u32, 1];
-        dispatch(
-            pass,
-            arena,
-            &dk.embed,
-            &self.bg.embed,
-            &embed,
-            d.div_ceil(256),
-        )?;
-        let slot = (t % 3) as u32;
+        let embed = [d, (t * b) as u32, b as u32];
+        let groups = (b as u32 * d).div_ceil(256);
+        dispatch(pass, arena, &dk.embed, &self.bg.embed, &embed, groups)?;
+        let slot = (t % 3 * b) as u32;
         for (l, bg) in self.bg.layers.iter().enumerate() {
             let in_proj = Matvec {
                 out_off: slot * 3 * d,
                 ..pr.in_proj
             };
-            in_proj.record(pass, arena, &dk.matvec_norm, &bg.in_proj)?;
+            in_proj.record_with(pass, arena, (dk, Product::Norm), &bg.in_proj, b)?;
             if let Some(gate) = pr.out_gate(l, t) {
-                gate.record(pass, arena, &dk.matvec_gate, &bg.out_proj)?;
+                gate.record_with(pass, arena, (dk, Product::Gate), &bg.out_proj, b)?;
                 self.mixer.record_layer(pass, arena, &m.mixer, l, t, true)?;
             } else {
                 self.mixer
                     .record_layer(pass, arena, &m.mixer, l, t, false)?;
                 pr.out_proj.record(pass, arena, &dk.matvec, &bg.out_proj)?;
             }
-            pr.fc1.record(pass, arena, &dk.matvec_norm, &bg.fc1)?;
-            pr.fc2.record(pass, arena, &dk.matvec, &bg.fc2)?;
+            pr.fc1
+                .record_with(pass, arena, (dk, Product::Norm), &bg.fc1, b)?;
+            pr.fc2
+                .record_with(pass, arena, (dk, Product::Plain), &bg.fc2, b)?;
         }
         let lm_head = Matvec {
             out_off: row * vp,
             side_off: row * d,
             ..pr.lm_head
         };
-        lm_head.record(pass, arena, &dk.matvec_norm, &self.bg.lm_head)?;
+        let bind = &self.bg.lm_head;
+        lm_head.record_with(pass, arena, (dk, Product::Norm), bind, b)?;
         self.mixer.record_tiles(pass, arena, &m.mixer, t)
     }
 
@@ -1100,7 +1256,8 @@ impl Session {
     }
 
     /// Logits (padded vocabulary) of position `t`, which must be among the last
-    /// `logit_rows` consumed positions. Waits for the GPU.
+    /// `logit_rows` consumed positions; `[B][padded vocabulary]` for a session of B
+    /// sequences. Waits for the GPU.
     pub fn logits(&self, t: usize) -> Result<Vec<f32>> {
         crate::gpu::block_on(self.logits_async(t))
     }
@@ -1108,22 +1265,23 @@ impl Session {
     /// [`Session::logits`] without blocking.
     pub async fn logits_async(&self, t: usize) -> Result<Vec<f32>> {
         let row = self.check_row(t)?;
-        let vp = self.model.config().padded_vocab() as u64;
+        let width = (self.model.config().padded_vocab() * self.opts.batch) as u64;
         let bytes = self
             .model
             .ctx()
-            .read_via_async(&self.logits, row * vp * 4, vp * 4, &self.staging)
+            .read_via_async(&self.logits, row * width * 4, width * 4, &self.staging)
             .await?;
         self.count_submits(1);
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
-    /// Logits of positions `start..end` (all must be held), row-major.
+    /// Logits of positions `start..end` (all must be held), row-major (`[n][B][..]`
+    /// for B sequences).
     pub fn logits_range(&self, start: usize, end: usize) -> Result<Vec<f32>> {
         self.read_rows(&self.logits, self.model.config().padded_vocab(), start, end)
     }
 
-    /// Hidden states after ln_f of positions `start..end`, row-major `[n][D]`.
+    /// Hidden states after ln_f of positions `start..end`, row-major `[n][B][D]`.
     pub fn hidden_range(&self, start: usize, end: usize) -> Result<Vec<f32>> {
         self.read_rows(&self.hidden, self.model.config().d_model, start, end)
     }
@@ -1141,6 +1299,7 @@ impl Session {
         self.check_row(start)?;
         self.check_row(end - 1)?;
         let rows = self.opts.logit_rows;
+        let width = width * self.opts.batch;
         let mut out = Vec::with_capacity((end - start) * width);
         // Rows are a ring: read in at most two contiguous pieces.
         let mut t = start;
@@ -1160,9 +1319,10 @@ impl Session {
     fn check_not_overrun(&self) -> Result<()> {
         if self.overrun {
             return Err(Error::input(
-                "this session computed positions past a stop token or a cancellation \
-                 inside a batch of generated tokens, so its state no longer matches the returned sequence; \
-                 start a new session (or use tokens_per_submit = 1 to continue after stops)",
+                "this session computed positions past the returned sequence (a stop token or \
+                 a cancellation inside a batch of generated tokens, or a batched generation), \
+                 so its state no longer matches it; start a new session (or use \
+                 tokens_per_submit = 1 to continue after stops)",
             ));
         }
         Ok(())
@@ -1200,6 +1360,12 @@ impl Session {
     ) -> Result<Generation<'_>> {
         opts.sampling.validate()?;
         self.check_not_overrun()?;
+        if self.opts.batch > 1 {
+            return Err(Error::input(format!(
+                "this session runs {} sequences: generate with Session::generate_batch",
+                self.opts.batch
+            )));
+        }
         if prompt.is_empty() && self.pos == 0 {
             return Err(Error::input(
                 "the prompt is empty: give at least one token (HyenaDNA adds no leading token; \
@@ -1350,6 +1516,7 @@ impl Generation<'_> {
                 let draw = Draw {
                     row_off: ((t % rows) * vp) as u32,
                     pos: session.pos as u32,
+                    tok_idx: session.pos as u32,
                     out_idx: k as u32,
                     row: 0,
                 };
