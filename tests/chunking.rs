@@ -116,13 +116,13 @@ fn grouped_odd_layers_and_large_fft_tiles() {
 fn refuses_what_cannot_fit() {
     let model = Model::random(Config::new(1, 8, 12, 5000), 5).expect("random");
     let gm = GpuModel::new(&limited_ctx(4000), model).expect("upload");
-    let err = Session::new(&gm, SessionOptions::new(Method::Flash, 1000))
+    let err = Session::new(&gm, SessionOptions::new(Method::Flash, 999))
         .expect_err("a channel's 4096 B of spectra cannot fit 4000 B");
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(msg.contains("4096") && msg.contains("4000"), "{msg}");
-    let err = Session::new(&gm, SessionOptions::new(Method::Lazy, 1001))
-        .expect_err("1001 token ids (4004 B) cannot fit 4000 B");
+    let err = Session::new(&gm, SessionOptions::new(Method::Lazy, 1000))
+        .expect_err("1001 token ids (4004 B: a slot past the end) cannot fit 4000 B");
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(msg.contains("'tokens'") && msg.contains("4004"), "{msg}");
