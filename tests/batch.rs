@@ -81,7 +81,12 @@ fn check_batch_logits(method: Method, prefill: bool, b: usize, len: usize, promp
     let gm = GpuModel::new(&common::ctx(), m).expect("upload");
     let batched = batched_logits(&gm, options(method, len, b, prefill), &seqs, prompt);
     for (i, q) in seqs.iter().enumerate() {
-        let single = batched_logits(&gm, options(method, len, 1, prefill), &[q.clone()], prompt);
+        let single = batched_logits(
+            &gm,
+            options(method, len, 1, prefill),
+            std::slice::from_ref(q),
+            prompt,
+        );
         let (e, pos) = common::max_row_rel_err(&batched[i], &want[i], vp);
         let (es, ps) = common::max_row_rel_err(&batched[i], &as_f64(&single[0]), vp);
         eprintln!(
@@ -119,7 +124,12 @@ fn batched_none_matches_reference_and_single_sessions() {
     let gm = GpuModel::new(&common::ctx(), m).expect("upload");
     let batched = batched_logits(&gm, options(Method::None, len, b, true), &seqs, 20);
     for (i, q) in seqs.iter().enumerate() {
-        let single = batched_logits(&gm, options(Method::None, len, 1, true), &[q.clone()], 20);
+        let single = batched_logits(
+            &gm,
+            options(Method::None, len, 1, true),
+            std::slice::from_ref(q),
+            20,
+        );
         let (e, pos) = common::max_row_rel_err(&batched[i], &as_f64(&single[0]), vp);
         assert!(e <= TOL, "none, seq {i}: {e} at position {pos}");
     }
