@@ -41,6 +41,9 @@ pub struct BenchSpec {
     pub latency: bool,
     /// End to end: run every method with f16 weights too.
     pub f16: bool,
+    /// End to end: sequences generated side by side in one session
+    /// ([`SessionOptions::batch`]; flash and none only). Default 1.
+    pub batch: usize,
 }
 
 /// Per-token latency of a run that waits for every token (one submit per token), in
@@ -84,8 +87,10 @@ pub struct BenchResult {
     pub len: usize,
     /// Wall-clock seconds for the whole sequence.
     pub seconds: f64,
-    /// Tokens (steps) per second.
+    /// Tokens per second (steps times `batch`).
     pub tokens_per_s: f64,
+    /// End to end: sequences generated side by side (1 for the mixer alone).
+    pub batch: usize,
     /// For lazy: bandwidth achieved by its history reads, GB/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gbps: Option<f64>,
@@ -179,6 +184,21 @@ pub fn run(
     spec: &BenchSpec,
     mut progress: impl FnMut(&BenchResult),
 ) -> Result<BenchReport> {
+    if spec.batch == 0
+        || spec.batch > 1
+            && spec
+                .methods
+                .iter()
+                .any(|m| !matches!(m, Method::Flash | Method::None))
+    {
+        return Err(crate::Error::input(format!(
+            "bench runs batches of 1 to {} sequences with flash and none only (batch {}, \
+             methods {:?}): pass --method flash,none",
+            crate::session::MAX_BATCH,
+            spec.batch,
+            spec.methods.iter().map(|m| m.name()).collect::<Vec<_>>()
+        )));
+    }
     let max_len = spec.lens.iter().copied().max().unwrap_or(1);
     let cfg = Config::new(spec.layers, spec.dim, 12, max_len + 1);
     let model = Model::random(cfg, spec.seed)?;
@@ -209,7 +229,7 @@ pub fn run(
                 for gm in &models {
                     let copy = copy_bandwidth(ctx)?;
                     copy_gbps = copy_gbps.max(copy);
-                    let mut r = time_generation(gm, method, len, spec.tiles())?;
+                    let mut r = time_generation(gm, method, len, spec.tiles(), spec.batch)?;
                     r.copy_gbps_before = copy;
                     r.weights = gm.format().name().into();
                     r.floor_multiple = Some(gm.weight_bytes() as f64);
@@ -226,7 +246,7 @@ pub fn run(
     for r in &mut results {
         if let Some(bytes) = r.floor_multiple {
             let floor = bytes / (copy_gbps * 1e9);
-            r.floor_multiple = Some(r.seconds / r.len as f64 / floor);
+            r.floor_multiple = Some(r.seconds / (r.len * r.batch) as f64 / floor);
         }
     }
     Ok(BenchReport {
@@ -370,19 +390,35 @@ struct GenRun {
     per_token: (f64, f64),
 }
 
-fn time_generation(gm: &GpuModel, method: Method, len: usize, tiles: Tiles) -> Result<BenchResult> {
+/// Generates `len` tokens after a one-token prompt (in each of `batch` sequences).
+fn time_generation(
+    gm: &GpuModel,
+    method: Method,
+    len: usize,
+    tiles: Tiles,
+    batch: usize,
+) -> Result<BenchResult> {
     let prompt = [7u32];
     let gen = |n: usize| -> Result<GenRun> {
         let slen = session_len(gm.config(), prompt.len(), n)?;
         let mut opts = SessionOptions::new(method, slen);
         opts.set_tiles(tiles);
+        opts.batch = batch;
         let mut s = Session::new(gm, opts)?;
         gm.ctx().wait()?;
         let opts = GenerateOptions {
             max_tokens: n,
             ..Default::default()
         };
-        let stats = s.generate(&prompt, &opts, |_| {})?;
+        let stats = if batch == 1 {
+            s.generate(&prompt, &opts, |_| {})?
+        } else {
+            let prompts = vec![&prompt[..]; batch];
+            let all = s.generate_batch(&prompts, &vec![opts; batch], |_, _| {})?;
+            let mut stats = all[0].clone();
+            stats.tokens = all.into_iter().flat_map(|s| s.tokens).collect();
+            stats
+        };
         let memory = s.memory();
         let shape = (memory.mixer.total(), memory.groups.len());
         Ok(GenRun {
@@ -399,6 +435,8 @@ fn time_generation(gm: &GpuModel, method: Method, len: usize, tiles: Tiles) -> R
     } = gen(len)?;
     let channels = gm.config().n_layer * gm.config().d_model;
     let mut r = result(method, "end_to_end", len, seconds, channels);
+    r.batch = batch;
+    r.tokens_per_s *= batch as f64;
     r.mixer_bytes = bytes;
     r.channel_groups = groups;
     r.dispatches_per_token = Some(dispatches);
@@ -447,6 +485,7 @@ fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize)
         len,
         seconds,
         tokens_per_s: len as f64 / seconds,
+        batch: 1,
         gbps,
         copy_gbps_before: 0.0,
         mixer_bytes: 0,

@@ -269,6 +269,11 @@ struct BenchArgs {
     /// Time the mixer alone as well as end to end (both in one report).
     #[arg(long, conflicts_with = "mixer_only")]
     with_mixer: bool,
+    /// End to end: generate this many sequences side by side in one session (flash and
+    /// none; the projections become matrix products over them); tokens/s counts every
+    /// sequence's tokens.
+    #[arg(long, default_value_t = 1, conflicts_with = "mixer_only")]
+    batch: usize,
     /// Draw tokens/s (end to end) and mixer seconds against L, per method, into this PNG.
     #[arg(long, value_name = "OUT.png")]
     plot: Option<PathBuf>,
@@ -671,6 +676,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         latency: a.latency,
         f16: a.f16,
         with_mixer: a.with_mixer,
+        batch: a.batch,
     };
     let ctx = device()?;
     let spec = BenchSpec {
@@ -714,13 +720,16 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// A result's method, with "(f16)" for f16 weights.
+/// A result's method, with "(f16)" for f16 weights and "xB" for B sequences.
 fn label(r: &bench::BenchResult) -> String {
-    if r.weights == "f32" {
-        r.method.clone()
-    } else {
-        format!("{} ({})", r.method, r.weights)
+    let mut label = r.method.clone();
+    if r.weights != "f32" {
+        label += &format!(" ({})", r.weights);
     }
+    if r.batch > 1 {
+        label += &format!(" x{}", r.batch);
+    }
+    label
 }
 
 /// One finished measurement, on stderr.
