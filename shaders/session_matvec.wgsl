@@ -19,7 +19,7 @@
 // layer's channels of all sequences are adjacent) and whose u rows are interleaved
 // (urow). Each workgroup takes ROWS consecutive rows (workgroup_id.z * ROWS ..), so
 // every weight it loads serves ROWS rows: a matrix product. src/session.rs compiles
-// this file with ROWS = 1 (the token step) and ROWS = 8 (prefill). With flag 16 the
+// this file with ROWS = 1 (one sequence's token step) and ROWS = 4 (prefill, batches). With flag 16 the
 // gate's in_proj outputs are a full [P][B][3D] buffer (row t * B + b holds u_t of
 // sequence b) instead of the ring [3][B][3D]. gate_rows writes only v_t (all rows), for the long convolution.
 
@@ -68,7 +68,7 @@ const PLAIN: u32 = 0u;
 const NORM: u32 = 1u;
 const GATE: u32 = 2u;
 var<workgroup> xs: array<f32, CHUNK>;
-var<workgroup> red: array<f32, WG>;
+var<workgroup> red: array<f32, WG * ROWS>;
 
 // gate_lib.wgsl's accessors.
 fn ring(i: u32) -> f32 { return x[i]; }
@@ -102,18 +102,22 @@ fn gelu_tanh(v: f32) -> f32 {
     return 0.5 * v * (1.0 + th);
 }
 
-// Sum of v over the workgroup; all threads must call it.
-fn reduce_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
+// Sums of v[r] over the workgroup, every row r at once (barriers are what CPU drivers
+// pay for, so one tree serves all rows); all threads must call it.
+fn reduce_rows(lid: u32, v: array<f32, ROWS>) -> array<f32, ROWS> {
+    for (var r = 0u; r < ROWS; r++) { red[r * WG + lid] = v[r]; }
     var s = WG / 2u;
     loop {
         if s == 0u { break; }
         workgroupBarrier();
-        if lid < s { red[lid] = red[lid] + red[lid + s]; }
+        if lid < s {
+            for (var r = 0u; r < ROWS; r++) { red[r * WG + lid] += red[r * WG + lid + s]; }
+        }
         s = s / 2u;
     }
     workgroupBarrier();
-    let total = red[0];
+    var total: array<f32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) { total[r] = red[r * WG]; }
     workgroupBarrier();
     return total;
 }
@@ -163,11 +167,14 @@ fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
     var s: array<vec4<f32>, ROWS>;
     for (var base = 0u; base < p.cols; base += RCHUNK) {
         let count = min(RCHUNK, p.cols - base);
-        for (var i = lid; i < count * ROWS; i += WG) {
-            let r = i / count;
-            var v = 0.0;
-            if r0 + r < p.rows { v = input(kind, base + i % count, wid == 0u, stats[r], row_of(r0 + r)); }
-            xs[r * RCHUNK + i % count] = v;
+        for (var r = 0u; r < ROWS; r++) {
+            let live = r0 + r < p.rows;
+            let row = row_of(r0 + r);
+            for (var i = lid; i < count; i += WG) {
+                var v = 0.0;
+                if live { v = input(kind, base + i, wid == 0u, stats[r], row); }
+                xs[r * RCHUNK + i] = v;
+            }
         }
         workgroupBarrier();
         if q < n4 {
@@ -214,19 +221,30 @@ fn matvec_norm(@builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
     let r0 = wid.z * ROWS;
-    var stats: array<vec2<f32>, ROWS>;
+    var in_off: array<u32, ROWS>;
+    var part: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
         // Rows past the end repeat the last one (their outputs are not written).
-        let in_off = row_of(min(r0 + r, p.rows - 1u)).in_off;
+        in_off[r] = row_of(min(r0 + r, p.rows - 1u)).in_off;
         var s = 0.0;
-        for (var i = lid.x; i < p.cols; i += WG) { s += x[in_off + i]; }
-        let mean = reduce_sum(lid.x, s) / f32(p.cols);
+        for (var i = lid.x; i < p.cols; i += WG) { s += x[in_off[r] + i]; }
+        part[r] = s;
+    }
+    let sums = reduce_rows(lid.x, part);
+    for (var r = 0u; r < ROWS; r++) {
+        let mean = sums[r] / f32(p.cols);
         var q = 0.0;
         for (var i = lid.x; i < p.cols; i += WG) {
-            let d = x[in_off + i] - mean;
+            let d = x[in_off[r] + i] - mean;
             q += d * d;
         }
-        stats[r] = vec2<f32>(mean, inverseSqrt(reduce_sum(lid.x, q) / f32(p.cols) + p.eps));
+        part[r] = q;
+    }
+    let squares = reduce_rows(lid.x, part);
+    var stats: array<vec2<f32>, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        let mean = sums[r] / f32(p.cols);
+        stats[r] = vec2<f32>(mean, inverseSqrt(squares[r] / f32(p.cols) + p.eps));
     }
     run(NORM, lid.x, wid.x + wid.y * nwg.x, stats, r0);
 }

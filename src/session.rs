@@ -48,9 +48,12 @@ fn weight(i: u32) -> vec4<f32> { return w4[i]; }";
 const WEIGHTS_F16: &str = "@group(1) @binding(0) var<storage, read> w4: array<vec4<f16>>;
 fn weight(i: u32) -> vec4<f32> { return vec4<f32>(w4[i]); }";
 
-/// Rows per workgroup of the matrix products that run a prefill (`ROWS` in
-/// session_matvec.wgsl; the token step's kernels take one row).
-pub const PREFILL_ROWS: u32 = 8;
+/// Rows per workgroup of the matrix products over several rows, a prefill's positions
+/// or a batch's sequences (`ROWS` in session_matvec.wgsl; the token step of one
+/// sequence takes the one-row kernels). 4 on lavapipe beats 8 (whose 32 accumulators
+/// per thread spill on a CPU: a batch of 8 ran 9.6 s against 12.6 s) and 2 (less weight
+/// reuse: 16.5 s).
+pub const PREFILL_ROWS: u32 = 4;
 
 const ONE_ROW: &str = "const ROWS: u32 = 1u;";
 
