@@ -167,12 +167,18 @@ struct GenerateArgs {
     #[command(flatten)]
     model: ModelArg,
     /// Prompt text (tokenized by the model's tokenizer; no trailing [SEP]). Default:
-    /// "The " (or "ACGT" for a model with HyenaDNA's DNA vocabulary).
+    /// "The " (or "ACGT" for a model with HyenaDNA's DNA vocabulary). Repeat it to
+    /// generate after several prompts side by side in one session (a batch).
     #[arg(long, conflicts_with = "ids")]
-    prompt: Option<String>,
-    /// Prompt as token ids, e.g. 0,7,8.
+    prompt: Vec<String>,
+    /// Prompt as token ids, e.g. 0,7,8 (repeatable, like --prompt).
     #[arg(long)]
-    ids: Option<String>,
+    ids: Vec<String>,
+    /// Generate this many sequences side by side after the prompt (one session, flash
+    /// or none; with several prompts, give as many). Sequence b samples with seed
+    /// `--seed` + b. The text of each is printed when all are done.
+    #[arg(long)]
+    batch: Option<usize>,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 100)]
     max_tokens: usize,
@@ -422,13 +428,33 @@ fn info() -> Result<()> {
 fn generate(a: GenerateArgs) -> Result<()> {
     let method: Method = a.model.method.parse()?;
     let (model, tok) = load_model(&a.model.model)?;
-    let prompt = match (&a.prompt, &a.ids) {
-        (_, Some(ids)) => parse_ids(ids)?,
-        (Some(text), None) => tok.encode(text),
+    let prompts: Vec<Vec<u32>> = if !a.ids.is_empty() {
+        a.ids
+            .iter()
+            .map(|ids| parse_ids(ids))
+            .collect::<Result<_>>()?
+    } else if !a.prompt.is_empty() {
+        a.prompt.iter().map(|text| tok.encode(text)).collect()
+    } else if tok == Tokenizer::dna() {
         // DNA models start from a short DNA string, text models from a word.
-        (None, None) if tok == Tokenizer::dna() => tok.encode("ACGT"),
-        (None, None) => tok.encode(bundled::DEFAULT_PROMPT),
+        vec![tok.encode("ACGT")]
+    } else {
+        vec![tok.encode(bundled::DEFAULT_PROMPT)]
     };
+    let prompts = match (a.batch, prompts.len()) {
+        (None, _) => prompts,
+        (Some(b), 1) => vec![prompts[0].clone(); b],
+        (Some(b), n) if b == n => prompts,
+        (Some(b), n) => {
+            return Err(flashconv::Error::input(format!(
+                "--batch {b} with {n} prompts: give one prompt (repeated {b} times) or {b}"
+            )))
+        }
+    };
+    if prompts.len() != 1 {
+        return generate_batch(a, method, (model, tok), prompts);
+    }
+    let prompt = prompts.into_iter().next().unwrap_or_default();
     let stop_ids = a
         .stop
         .as_deref()
@@ -516,6 +542,97 @@ fn generate(a: GenerateArgs) -> Result<()> {
         stats.tokens.len(),
         stats.tokens_per_second(),
         method,
+        ctx.describe()
+    );
+    Ok(())
+}
+
+/// `generate` for several sequences side by side (`--batch`, or several prompts).
+fn generate_batch(
+    a: GenerateArgs,
+    method: Method,
+    (model, tok): (Model, Tokenizer),
+    prompts: Vec<Vec<u32>>,
+) -> Result<()> {
+    let b = prompts.len();
+    let mut opts = Vec::with_capacity(b);
+    let mut len = 1;
+    for (i, p) in prompts.iter().enumerate() {
+        check_ids(&model.config, p)?;
+        len = len.max(session_len(&model.config, p.len(), a.max_tokens)?);
+        let sampling = SamplingParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            seed: a.seed.wrapping_add(i as u64),
+        };
+        sampling.validate()?;
+        opts.push(GenerateOptions {
+            max_tokens: a.max_tokens,
+            sampling,
+            stop_ids: a
+                .stop
+                .as_deref()
+                .map(parse_ids)
+                .transpose()?
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    let ctx = device()?;
+    let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
+    let mut sopts = SessionOptions::new(method, len);
+    sopts.tokens_per_submit = a.tokens_per_submit.max(1);
+    sopts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
+    sopts.prefill = !a.model.no_prefill;
+    sopts.spread = a.model.spread.spread();
+    sopts.spectra_budget = a.model.spread.spectra_budget();
+    sopts.batch = b;
+    let mut session = Session::new(&gm, sopts)?;
+    let bar = progress_bar(
+        (b * a.max_tokens) as u64,
+        "{elapsed_precise} [{bar:40}] {pos}/{len} tokens ({per_sec})",
+    );
+    let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
+    let stats = session.generate_batch(&rows, &opts, |_, _| bar.inc(1))?;
+    bar.finish_and_clear();
+    let total: usize = stats.iter().map(|s| s.tokens.len()).sum();
+    let seconds = stats.first().map_or(0.0, |s| s.generate_seconds);
+    let rate = total as f64 / seconds.max(1e-9);
+    if a.json {
+        let seqs: Vec<_> = prompts
+            .iter()
+            .zip(&stats)
+            .map(|(p, s)| {
+                serde_json::json!({
+                    "prompt_ids": p,
+                    "tokens": s.tokens,
+                    "text": tok.decode(&s.tokens),
+                    "stop": format!("{:?}", s.stop),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "sequences": seqs,
+            "tokens_per_second": rate,
+            "method": method.name(),
+            "adapter": ctx.describe(),
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    for (i, (p, s)) in prompts.iter().zip(&stats).enumerate() {
+        println!("[{i}] {}{}", tok.decode(p), tok.decode(&s.tokens));
+    }
+    let (per_d, per_s) = stats.first().map_or((0.0, 0.0), |s| {
+        (
+            s.dispatches as f64 / total.max(1) as f64,
+            s.submits as f64 / total.max(1) as f64,
+        )
+    });
+    eprintln!("({per_d:.1} dispatches and {per_s:.3} submits per generated token)");
+    println!(
+        "{total} tokens generated ({rate:.2} token/s, {b} sequences, {method} method on {})",
         ctx.describe()
     );
     Ok(())
