@@ -181,28 +181,43 @@ fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
             if ROWS == 1u {
                 s[0] = accumulate(q, n4, base, count, s[0]);
             } else {
+                // Written out for up to four rows: a loop over r indexes s dynamically,
+                // which a CPU driver (lavapipe) keeps in memory, about 10x slower.
+                const R1 = min(1u, ROWS - 1u);
+                const R2 = min(2u, ROWS - 1u);
+                const R3 = min(3u, ROWS - 1u);
                 for (var i = 0u; i < count; i++) {
                     let w = weight((base + i) * n4 + q);
-                    for (var r = 0u; r < ROWS; r++) { s[r] += w * xs[r * RCHUNK + i]; }
+                    s[0] += w * xs[i];
+                    if ROWS > 1u { s[R1] += w * xs[R1 * RCHUNK + i]; }
+                    if ROWS > 2u { s[R2] += w * xs[R2 * RCHUNK + i]; }
+                    if ROWS > 3u { s[R3] += w * xs[R3 * RCHUNK + i]; }
                 }
             }
         }
         workgroupBarrier();
     }
     if q >= n4 { return; }
-    for (var r = 0u; r < ROWS; r++) {
-        if r0 + r >= p.rows { break; }
-        let out_off = row_of(r0 + r).out_off;
-        for (var j = 0u; j < 4u; j++) {
-            let row = 4u * q + j;
-            if row >= p.n { break; }
-            var v = s[r][j];
-            if (p.flags & 1u) != 0u { v += vecs[p.bias_off + row]; }
-            if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
-            let o = out_off + row;
-            if (p.flags & 4u) != 0u { v += dst[o]; }
-            dst[o] = v;
-        }
+    // s only ever indexed by constants (see above).
+    store(q, r0, s[0]);
+    if ROWS > 1u { store(q, r0 + 1u, s[min(1u, ROWS - 1u)]); }
+    if ROWS > 2u { store(q, r0 + 2u, s[min(2u, ROWS - 1u)]); }
+    if ROWS > 3u { store(q, r0 + 3u, s[min(3u, ROWS - 1u)]); }
+}
+
+// Outputs 4q..4q+3 of row r (their sums in `acc`): bias, GELU, residual.
+fn store(q: u32, r: u32, acc: vec4<f32>) {
+    if r >= p.rows { return; }
+    let out_off = row_of(r).out_off;
+    for (var j = 0u; j < 4u; j++) {
+        let row = 4u * q + j;
+        if row >= p.n { break; }
+        var v = acc[j];
+        if (p.flags & 1u) != 0u { v += vecs[p.bias_off + row]; }
+        if (p.flags & 2u) != 0u { v = gelu_tanh(v); }
+        let o = out_off + row;
+        if (p.flags & 4u) != 0u { v += dst[o]; }
+        dst[o] = v;
     }
 }
 
