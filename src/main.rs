@@ -162,6 +162,24 @@ impl TileArgs {
     }
 }
 
+impl ModelArg {
+    /// Session options of `len` positions with `method` and these flags (the FFT
+    /// threshold tuned for `ctx` unless given).
+    fn session_options(
+        &self,
+        ctx: &GpuContext,
+        method: Method,
+        len: usize,
+    ) -> Result<SessionOptions> {
+        let mut opts = SessionOptions::new(method, len);
+        opts.fft_min_tile = fft_min_tile(ctx, self.fft_min_tile, method)?;
+        opts.prefill = !self.no_prefill;
+        opts.spread = self.spread.spread();
+        opts.spectra_budget = self.spread.spectra_budget();
+        Ok(opts)
+    }
+}
+
 #[derive(Args)]
 struct GenerateArgs {
     #[command(flatten)]
@@ -472,12 +490,8 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let len = session_len(&model.config, prompt.len(), a.max_tokens)?;
     let ctx = device()?;
     let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
-    let mut sopts = SessionOptions::new(method, len);
+    let mut sopts = a.model.session_options(&ctx, method, len)?;
     sopts.tokens_per_submit = a.tokens_per_submit.max(1);
-    sopts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
-    sopts.prefill = !a.model.no_prefill;
-    sopts.spread = a.model.spread.spread();
-    sopts.spectra_budget = a.model.spread.spectra_budget();
     let mut session = Session::new(&gm, sopts)?;
     let opts = GenerateOptions {
         max_tokens: a.max_tokens,
@@ -581,12 +595,8 @@ fn generate_batch(
     }
     let ctx = device()?;
     let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
-    let mut sopts = SessionOptions::new(method, len);
+    let mut sopts = a.model.session_options(&ctx, method, len)?;
     sopts.tokens_per_submit = a.tokens_per_submit.max(1);
-    sopts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
-    sopts.prefill = !a.model.no_prefill;
-    sopts.spread = a.model.spread.spread();
-    sopts.spectra_budget = a.model.spread.spectra_budget();
     sopts.batch = b;
     let mut session = Session::new(&gm, sopts)?;
     let bar = progress_bar(
@@ -681,12 +691,8 @@ fn score(a: ScoreArgs) -> Result<()> {
     // device stays small (and within the binding limit) however long the sequence.
     const SCORE_ROWS: usize = 2048;
     let rows = n.min(SCORE_ROWS);
-    let mut opts = SessionOptions::new(method, n);
+    let mut opts = a.model.session_options(&ctx, method, n)?;
     opts.logit_rows = rows;
-    opts.fft_min_tile = fft_min_tile(&ctx, a.model.fft_min_tile, method)?;
-    opts.prefill = !a.model.no_prefill;
-    opts.spread = a.model.spread.spread();
-    opts.spectra_budget = a.model.spread.spectra_budget();
     let mut s = Session::new(&gm, opts)?;
     let mut logits = Vec::with_capacity(n * vp);
     let mut hidden = Vec::new();
