@@ -4,7 +4,7 @@
 //! cargo run --release --example batch
 
 use flashconv::sampling::SamplingParams;
-use flashconv::session::{session_len, GenerateOptions};
+use flashconv::session::{batch_session_len, GenerateOptions};
 use flashconv::{bundled, GpuContext, GpuModel, Method, Session, SessionOptions};
 
 fn main() -> flashconv::Result<()> {
@@ -29,14 +29,11 @@ fn main() -> flashconv::Result<()> {
         })
         .collect();
     // The session holds the longest prompt plus its tokens.
-    let mut len = 1;
-    for (p, o) in prompts.iter().zip(&opts) {
-        len = len.max(session_len(gm.config(), p.len(), o.max_tokens)?);
-    }
+    let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
+    let len = batch_session_len(gm.config(), &rows, &opts)?;
     let mut sopts = SessionOptions::new(Method::Flash, len);
     sopts.batch = prompts.len();
     let mut session = Session::new(&gm, sopts)?;
-    let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
     let stats = session.generate_batch(&rows, &opts, |_, _| {})?;
     for (text, s) in texts.iter().zip(&stats) {
         println!("{text}{}", tok.decode(&s.tokens));

@@ -184,20 +184,9 @@ pub fn run(
     spec: &BenchSpec,
     mut progress: impl FnMut(&BenchResult),
 ) -> Result<BenchReport> {
-    if spec.batch == 0
-        || spec.batch > 1
-            && spec
-                .methods
-                .iter()
-                .any(|m| !matches!(m, Method::Flash | Method::None))
-    {
-        return Err(crate::Error::input(format!(
-            "bench runs batches of 1 to {} sequences with flash and none only (batch {}, \
-             methods {:?}): pass --method flash,none",
-            crate::session::MAX_BATCH,
-            spec.batch,
-            spec.methods.iter().map(|m| m.name()).collect::<Vec<_>>()
-        )));
+    // Refuse a batch some method cannot run before any measurement.
+    for &method in &spec.methods {
+        crate::session::check_batch(method, spec.batch)?;
     }
     let max_len = spec.lens.iter().copied().max().unwrap_or(1);
     let cfg = Config::new(spec.layers, spec.dim, 12, max_len + 1);

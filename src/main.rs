@@ -6,7 +6,8 @@ use flashconv::bundled;
 use flashconv::model::write_f32;
 use flashconv::sampling::{top2_margin, SamplingParams};
 use flashconv::session::{
-    check_ids, session_len, CancelHandle, GenerateOptions, StopReason, WeightFormat,
+    batch_session_len, check_ids, session_len, CancelHandle, GenerateOptions, StopReason,
+    WeightFormat,
 };
 use flashconv::tokenizer::{parse_ids, Tokenizer};
 use flashconv::{
@@ -569,11 +570,10 @@ fn generate_batch(
     prompts: Vec<Vec<u32>>,
 ) -> Result<()> {
     let b = prompts.len();
+    let stop_ids = a.stop.as_deref().map(parse_ids).transpose()?;
     let mut opts = Vec::with_capacity(b);
-    let mut len = 1;
     for (i, p) in prompts.iter().enumerate() {
         check_ids(&model.config, p)?;
-        len = len.max(session_len(&model.config, p.len(), a.max_tokens)?);
         let sampling = SamplingParams {
             temperature: a.temperature,
             top_k: a.top_k,
@@ -584,15 +584,12 @@ fn generate_batch(
         opts.push(GenerateOptions {
             max_tokens: a.max_tokens,
             sampling,
-            stop_ids: a
-                .stop
-                .as_deref()
-                .map(parse_ids)
-                .transpose()?
-                .unwrap_or_default(),
+            stop_ids: stop_ids.clone().unwrap_or_default(),
             ..Default::default()
         });
     }
+    let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
+    let len = batch_session_len(&model.config, &rows, &opts)?;
     let ctx = device()?;
     let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
     let mut sopts = a.model.session_options(&ctx, method, len)?;
@@ -603,7 +600,6 @@ fn generate_batch(
         (b * a.max_tokens) as u64,
         "{elapsed_precise} [{bar:40}] {pos}/{len} tokens ({per_sec})",
     );
-    let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
     let stats = session.generate_batch(&rows, &opts, |_, _| bar.inc(1))?;
     bar.finish_and_clear();
     let total: usize = stats.iter().map(|s| s.tokens.len()).sum();

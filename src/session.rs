@@ -117,15 +117,18 @@ impl DenseKernels {
         })
     }
 
-    /// The kernel of `product` for `rows` rows: the one-row kernel for a single row,
-    /// else the one that serves [`PREFILL_ROWS`] rows per weight load.
-    fn product(&self, product: Product, rows: usize) -> &Kernel {
-        match (rows, product) {
-            (1, Product::Plain) => &self.matvec,
-            (1, Product::Norm) => &self.matvec_norm,
-            (1, Product::Gate) => &self.matvec_gate,
-            _ => &self.rows[product as usize],
+    /// The one-row kernel of `product`.
+    fn one(&self, product: Product) -> &Kernel {
+        match product {
+            Product::Plain => &self.matvec,
+            Product::Norm => &self.matvec_norm,
+            Product::Gate => &self.matvec_gate,
         }
+    }
+
+    /// The kernel of `product` that serves [`PREFILL_ROWS`] rows per weight load.
+    fn rows(&self, product: Product) -> &Kernel {
+        &self.rows[product as usize]
     }
 }
 
@@ -241,13 +244,11 @@ impl Matvec {
         rows: usize,
     ) -> Result<()> {
         match (rows, product) {
-            (1, _) => self.record(pass, arena, dk.product(product, 1), bind),
-            (_, Product::Norm) => {
-                self.record_rows(pass, arena, dk.product(product, rows), bind, rows)
-            }
+            (1, _) => self.record(pass, arena, dk.one(product), bind),
+            (_, Product::Norm) => self.record_rows(pass, arena, dk.rows(product), bind, rows),
             _ => {
                 let grid = (self.n.div_ceil(256), 1);
-                self.record_grid(pass, arena, dk.product(product, 1), bind, grid, rows)
+                self.record_grid(pass, arena, dk.one(product), bind, grid, rows)
             }
         }
     }
@@ -547,7 +548,7 @@ impl SessionMemory {
         let c = model.config();
         let limit = crate::mixer::binding_limit(ctx);
         let (d, di, vp) = (c.d_model as u64, c.d_inner as u64, c.padded_vocab() as u64);
-        check_batch(opts)?;
+        check_batch(opts.method, opts.batch)?;
         let b = opts.batch as u64;
         let rows = opts.logit_rows.clamp(1, opts.len.max(1)) as u64 * b;
         let rows_hint = "keep fewer logit rows (score in pieces) or run fewer sequences";
@@ -600,20 +601,19 @@ fn per_sequence<T: Clone>(items: Vec<T>, b: usize) -> Vec<T> {
 /// Most sequences one session runs side by side ([`SessionOptions::batch`]).
 pub const MAX_BATCH: usize = 64;
 
-/// Checks [`SessionOptions::batch`]: 1 to [`MAX_BATCH`], and above 1 only for the
-/// methods whose gate the products fuse (flash, none).
-fn check_batch(opts: &SessionOptions) -> Result<()> {
-    if opts.batch == 0 || opts.batch > MAX_BATCH {
+/// Checks a [`SessionOptions::batch`] of `batch` sequences for `method`: 1 to
+/// [`MAX_BATCH`], and above 1 only for the methods whose gate the products fuse
+/// (flash, none).
+pub fn check_batch(method: Method, batch: usize) -> Result<()> {
+    if batch == 0 || batch > MAX_BATCH {
         return Err(Error::input(format!(
-            "a session runs 1 to {MAX_BATCH} sequences side by side, not {}",
-            opts.batch
+            "a session runs 1 to {MAX_BATCH} sequences side by side, not {batch}"
         )));
     }
-    if opts.batch > 1 && !matches!(opts.method, Method::Flash | Method::None) {
+    if batch > 1 && !matches!(method, Method::Flash | Method::None) {
         return Err(Error::input(format!(
-            "batches of sequences run with the flash or none method, not {}; \
-             run one session per sequence for {}",
-            opts.method, opts.method
+            "batches of sequences run with the flash or none method, not {method}; \
+             run one session per sequence for {method}"
         )));
     }
     Ok(())
@@ -1143,7 +1143,7 @@ impl Session {
                     side_off: r * d as u32,
                     ..pr.lm_head
                 };
-                lm.record_rows(pass, &mut arena, &dk.rows[1], &lm_bind, n * b)?;
+                lm.record_rows(pass, &mut arena, dk.rows(Product::Norm), &lm_bind, n * b)?;
                 t += n;
             }
             self.mixer
@@ -1181,7 +1181,7 @@ impl Session {
         let rows = p * b;
         let in_proj = bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, x_all, u_all]);
         pr.in_proj
-            .record_rows(pass, a, &dk.rows[1], &in_proj, rows)?;
+            .record_rows(pass, a, dk.rows(Product::Norm), &in_proj, rows)?;
         let mut gate = pr.out_gate(l, 0).ok_or_else(missing)?;
         gate.flags |= FLAG_ROWS;
         // gate_rows writes every v_t for the convolution; out_proj's gate reads z.
@@ -1203,11 +1203,13 @@ impl Session {
                 .record_prefill_conv(pass, a, &m.mixer, conv, layers)?;
         }
         let out_bind = dk.matvec_gate.bind(ctx, &gate_bufs);
-        gate.record_rows(pass, a, &dk.rows[2], &out_bind, rows)?;
+        gate.record_rows(pass, a, dk.rows(Product::Gate), &out_bind, rows)?;
         let fc1 = bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, x_all, a_all]);
-        pr.fc1.record_rows(pass, a, &dk.rows[1], &fc1, rows)?;
+        pr.fc1
+            .record_rows(pass, a, dk.rows(Product::Norm), &fc1, rows)?;
         let fc2 = bind(&dk.matvec, [&w.fc2_w, &w.vecs, a_all, x_all]);
-        pr.fc2.record_rows(pass, a, &dk.rows[0], &fc2, rows)
+        pr.fc2
+            .record_rows(pass, a, dk.rows(Product::Plain), &fc2, rows)
     }
 
     /// Records the whole forward pass of position `t` (its token id is already in the
@@ -1680,6 +1682,20 @@ pub fn check_ids(config: &Config, ids: &[u32]) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Session length for a batch ([`Session::generate_batch`]): the longest of
+/// [`session_len`] over its sequences, given as the prompts and their options.
+pub fn batch_session_len(
+    config: &Config,
+    prompts: &[&[u32]],
+    opts: &[GenerateOptions],
+) -> Result<usize> {
+    let mut len = 1;
+    for (p, o) in prompts.iter().zip(opts) {
+        len = len.max(session_len(config, p.len(), o.max_tokens)?);
+    }
+    Ok(len)
 }
 
 /// Session length for a prompt of `prompt_len` plus `max_tokens` new tokens: the last

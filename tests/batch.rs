@@ -7,7 +7,7 @@
 mod common;
 
 use flashconv::sampling::SamplingParams;
-use flashconv::session::{session_len, GenerateOptions, StopReason};
+use flashconv::session::{batch_session_len, session_len, GenerateOptions, StopReason};
 use flashconv::{Config, GpuModel, Method, Model, Session, SessionOptions};
 
 /// Relative tolerance per position (scaled by the row's largest |value|), as in
@@ -181,17 +181,12 @@ fn batched_generation_matches_one_generation_per_sequence() {
     };
     let first = single(&prompts[2], &opts[2]);
     opts[2].stop_ids = vec![first.tokens[first.tokens.len() / 2]];
-    let len = prompts
-        .iter()
-        .zip(&opts)
-        .map(|(p, o)| session_len(gm.config(), p.len(), o.max_tokens).expect("len"))
-        .max()
-        .expect("rows");
+    let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
+    let len = batch_session_len(gm.config(), &rows, &opts).expect("len");
     let mut so = SessionOptions::new(Method::Flash, len);
     so.batch = prompts.len();
     so.tokens_per_submit = 8;
     let mut s = Session::new(&gm, so).expect("batched session");
-    let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
     let mut streamed = vec![Vec::new(); prompts.len()];
     let stats = s
         .generate_batch(&rows, &opts, |i, id| streamed[i].push(id))
