@@ -4,12 +4,14 @@
 //   matvec_norm  y = W LayerNorm(x) (+ ...); can also write LayerNorm(x) to `side`
 //   matvec_gate  y = W gate(u ring, z_acc) (+ ...), the Hyena gate of every channel
 //                computed in front (gate_lib.wgsl); writes v_t to the history `side`
-// The weight is stored transposed and packed by four output rows:
-// w4[i * ceil(n / 4) + q] = (W[4q][i], W[4q+1][i], W[4q+2][i], W[4q+3][i]) (zero past
-// row n), so one thread computes four outputs with 16-byte loads and neighbouring
-// threads read neighbouring addresses. The input vector is staged in workgroup memory
-// chunk by chunk; every workgroup computes it (the norm or the gate) for itself, which
-// costs O(cols) per workgroup and saves a dispatch.
+// The weight is stored transposed and packed by four output rows, quad q of column i
+// being (W[4q][i], W[4q+1][i], W[4q+2][i], W[4q+3][i]) (zero past row n) at w4[widx(i, q)]
+// (blocks of QB quads, each block's columns contiguous), so one thread computes four
+// outputs with 16-byte loads and neighbouring threads read neighbouring addresses.
+// Every workgroup computes the input vector (the norm or the gate) for itself, which
+// costs O(cols) per workgroup and saves a dispatch. One row (a token step, kernel
+// `single`) reads the input columns at addresses shared by all threads, except for the
+// gate, whose input is staged in workgroup memory chunk by chunk like the rows kernels'.
 //
 // Rows: a batch of `rows` vectors: the B sequences of a batched session at one
 // position, or the prefill of a prompt (every position at once, each of B rows). Row r
@@ -145,16 +147,28 @@ fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
     }
 }
 
+// Index in w4 of input column i of output quad q. Quads are blocked by QB (the last
+// block holds what is left) and a block's columns are contiguous, [block][column][quad
+// of the block], so the neighbouring threads of one SIMD batch (CPU drivers run 8 at a
+// time, one batch after the other) stream through consecutive memory instead of
+// touching a new page per column.
+const QB: u32 = 8u;
+fn widx(i: u32, q: u32) -> u32 {
+    let first = q - q % QB;
+    let width = min(QB, (p.n + 3u) / 4u - first);
+    return first * p.cols + i * width + q - first;
+}
+
 // Rows 4q..4q+3 of W times xs[0..count), which holds input columns base..base+count.
 fn accumulate(q: u32, n4: u32, base: u32, count: u32, s: vec4<f32>) -> vec4<f32> {
     var s0 = s;
     var s1 = vec4<f32>(0.0);
     var i = 0u;
     for (; i + 1u < count; i += 2u) {
-        s0 += weight((base + i) * n4 + q) * xs[i];
-        s1 += weight((base + i + 1u) * n4 + q) * xs[i + 1u];
+        s0 += weight(widx(base + i, q)) * xs[i];
+        s1 += weight(widx(base + i + 1u, q)) * xs[i + 1u];
     }
-    if i < count { s0 += weight((base + i) * n4 + q) * xs[i]; }
+    if i < count { s0 += weight(widx(base + i, q)) * xs[i]; }
     return s0 + s1;
 }
 
@@ -165,6 +179,10 @@ fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
     let q = wid * WG + lid;
     let n4 = (p.n + 3u) / 4u;
     var s: array<vec4<f32>, ROWS>;
+    if ROWS == 1u && kind != GATE {
+        single(kind, lid, wid, stats[0], r0);
+        return;
+    }
     for (var base = 0u; base < p.cols; base += RCHUNK) {
         let count = min(RCHUNK, p.cols - base);
         for (var r = 0u; r < ROWS; r++) {
@@ -187,7 +205,7 @@ fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
                 const R2 = min(2u, ROWS - 1u);
                 const R3 = min(3u, ROWS - 1u);
                 for (var i = 0u; i < count; i++) {
-                    let w = weight((base + i) * n4 + q);
+                    let w = weight(widx(base + i, q));
                     s[0] += w * xs[i];
                     if ROWS > 1u { s[R1] += w * xs[R1 * RCHUNK + i]; }
                     if ROWS > 2u { s[R2] += w * xs[R2 * RCHUNK + i]; }
@@ -203,6 +221,29 @@ fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
     if ROWS > 1u { store(q, r0 + 1u, s[min(1u, ROWS - 1u)]); }
     if ROWS > 2u { store(q, r0 + 2u, s[min(2u, ROWS - 1u)]); }
     if ROWS > 3u { store(q, r0 + 3u, s[min(3u, ROWS - 1u)]); }
+}
+
+// One row without staging: every thread reads input column i at the same address as
+// its neighbours, a load that CPU drivers (lavapipe) do once for all lanes, where a
+// workgroup-memory copy costs a load per lane. Workgroup 0 first writes the second
+// output (normalized input, v_t), one column per thread.
+fn single(kind: u32, lid: u32, wid: u32, stats: vec2<f32>, r: u32) {
+    let row = row_of(r);
+    if wid == 0u && kind != PLAIN {
+        for (var i = lid; i < p.cols; i += WG) { _ = input(kind, i, true, stats, row); }
+    }
+    let q = wid * WG + lid;
+    let n4 = (p.n + 3u) / 4u;
+    if q >= n4 { return; }
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var i = 0u;
+    for (; i + 1u < p.cols; i += 2u) {
+        a0 += weight(widx(i, q)) * input(kind, i, false, stats, row);
+        a1 += weight(widx(i + 1u, q)) * input(kind, i + 1u, false, stats, row);
+    }
+    if i < p.cols { a0 += weight(widx(i, q)) * input(kind, i, false, stats, row); }
+    store(q, r, a0 + a1);
 }
 
 // Outputs 4q..4q+3 of row r (their sums in `acc`): bias, GELU, residual.
@@ -221,7 +262,7 @@ fn store(q: u32, r: u32, acc: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -231,7 +272,7 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>,
 
 // LayerNorm statistics (mean, 1/sqrt(var + eps), biased variance, two passes for
 // accuracy) of each row's x[in_off..in_off + cols], computed by every workgroup.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn matvec_norm(@builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -264,7 +305,7 @@ fn matvec_norm(@builtin(local_invocation_id) lid: vec3<u32>,
     run(NORM, lid.x, wid.x + wid.y * nwg.x, stats, r0);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn matvec_gate(@builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -91,9 +91,15 @@ pub struct BenchResult {
     pub tokens_per_s: f64,
     /// End to end: sequences generated side by side (1 for the mixer alone).
     pub batch: usize,
-    /// For lazy: bandwidth achieved by its history reads, GB/s.
+    /// For lazy: bandwidth achieved by its history reads, GB/s (history bytes over the
+    /// whole time, the non-mixer work included end to end).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gbps: Option<f64>,
+    /// For lazy end to end, when the run also timed `none` at the same length and
+    /// weights: history bytes over (lazy seconds − none seconds), the time the direct
+    /// sums added to the rest of the model, GB/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixer_gbps: Option<f64>,
     /// Copy-kernel bandwidth measured right before this measurement, GB/s (the machine's
     /// bandwidth drifts; this is the fair reference for `gbps`).
     pub copy_gbps_before: f64,
@@ -231,6 +237,7 @@ pub fn run(
             }
         }
     }
+    lazy_mixer_rates(&mut results);
     // Weight bytes over the best bandwidth of the whole run: the floor per token.
     for r in &mut results {
         if let Some(bytes) = r.floor_multiple {
@@ -248,6 +255,25 @@ pub fn run(
         copy_gbps,
         results,
     })
+}
+
+/// Sets `mixer_gbps` of every end-to-end lazy result that has a `none` result of the same
+/// length, batch and weights to compare with.
+fn lazy_mixer_rates(results: &mut [BenchResult]) {
+    let same = |a: &BenchResult, b: &BenchResult| {
+        a.mode == "end_to_end" && (a.len, a.batch, &a.weights) == (b.len, b.batch, &b.weights)
+    };
+    for i in 0..results.len() {
+        let r = &results[i];
+        let (Some(gbps), true) = (r.gbps, r.mode == "end_to_end") else {
+            continue;
+        };
+        let none = results.iter().find(|n| n.method == "none" && same(n, r));
+        if let Some(none) = none.filter(|n| n.seconds < r.seconds) {
+            let rate = gbps * r.seconds / (r.seconds - none.seconds);
+            results[i].mixer_gbps = Some(rate);
+        }
+    }
 }
 
 /// All layers' filters as one [M * D][len] array.
@@ -476,6 +502,7 @@ fn result(method: Method, mode: &str, len: usize, seconds: f64, channels: usize)
         tokens_per_s: len as f64 / seconds,
         batch: 1,
         gbps,
+        mixer_gbps: None,
         copy_gbps_before: 0.0,
         mixer_bytes: 0,
         channel_groups: 1,

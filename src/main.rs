@@ -906,6 +906,13 @@ fn print_report(
             100.0 * g / report.copy_gbps,
             100.0 * g / r.copy_gbps_before
         );
+        if let Some(m) = r.mixer_gbps {
+            println!(
+                "lazy L={}: over the time its sums added to none's: {m:.2} GB/s = {:.0}% of the best copy",
+                r.len,
+                100.0 * m / report.copy_gbps
+            );
+        }
     }
     println!("| method | mode | L | seconds | tokens/s | x flash | dispatches/token | submits/token | latency p50 / p99 / max ms |");
     println!("|---|---|---|---|---|---|---|---|---|");

@@ -263,6 +263,29 @@ pub fn plan_groups(
     })
 }
 
+/// The channel groups of a mixer of `method` over `layers` layers of `d` channels: the
+/// widest groups that fit `limit` ([`plan_groups`]), except for lazy, whose groups never
+/// span two layers. Lazy reads one layer's whole history per dispatch; with rows of D
+/// (not M·D) columns that history is one contiguous block the CPU (lavapipe) or the GPU
+/// streams through, instead of a quarter of every row.
+pub fn plan_mixer_groups(
+    method: Method,
+    (layers, d): (usize, usize),
+    len: usize,
+    fft_min_tile: usize,
+    limit: u64,
+) -> Result<ChannelGroups> {
+    let largest = largest_fft_tile(method, len, fft_min_tile);
+    if method != Method::Lazy || layers < 2 {
+        return plan_groups(layers * d, len, largest, limit);
+    }
+    let layer = plan_groups(d, len, largest, limit)?;
+    Ok(ChannelGroups {
+        widths: layer.widths.repeat(layers),
+        largest_buffer: layer.largest_buffer,
+    })
+}
+
 /// The largest buffer size flashconv binds on this device (also keeps every index of a
 /// binding within 32 bits).
 pub fn binding_limit(ctx: &GpuContext) -> u64 {
@@ -787,8 +810,8 @@ impl Mixer {
     ) -> Result<Self> {
         let layers = io.filters.len();
         let channels = layers * d;
-        let largest = largest_fft_tile(method, len, io.fft_min_tile);
-        let plan = plan_groups(channels, len, largest, binding_limit(ctx))?;
+        let limit = binding_limit(ctx);
+        let plan = plan_mixer_groups(method, (layers, d), len, io.fft_min_tile, limit)?;
         let dummies: Vec<wgpu::Buffer> = (0..4)
             .map(|i| ctx.buffer_zeroed(&format!("unused{i}"), 16))
             .collect::<Result<_>>()?;
@@ -1001,7 +1024,8 @@ impl Mixer {
         let width = self.groups[s.group].width;
         let count = s.count as u32;
         if [width, s.col0, s.count].iter().all(|x| x % 4 == 0) {
-            dispatch(pass, arena, &k.lazy4, &s.lazy, w, (count / 4).div_ceil(64))
+            // 16 quads per workgroup (mixer_vec4.wgsl's LAZY_QUADS).
+            dispatch(pass, arena, &k.lazy4, &s.lazy, w, (count / 4).div_ceil(16))
         } else {
             dispatch(pass, arena, &k.lazy, &s.lazy, w, count.div_ceil(64))
         }
@@ -1276,6 +1300,33 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Lazy's groups cover the channels, fit the limit and never span two layers; the
+    /// other methods take the widest groups.
+    #[test]
+    fn lazy_groups_stay_within_layers() {
+        for (layers, d) in [(1usize, 8usize), (3, 8), (4, 256), (5, 11)] {
+            for limit in [4000u64, 40_000, 1 << 27] {
+                let len = 100;
+                let lazy = plan_mixer_groups(Method::Lazy, (layers, d), len, 16, limit).unwrap();
+                assert_eq!(lazy.widths.iter().sum::<usize>(), layers * d);
+                assert!(lazy.largest_buffer <= limit);
+                let mut start = 0;
+                for w in &lazy.widths {
+                    assert_eq!(start / d, (start + w - 1) / d, "{:?}", lazy.widths);
+                    start += w;
+                }
+                let flash = plan_mixer_groups(Method::Flash, (layers, d), len, 16, limit).unwrap();
+                let widest = plan_groups(
+                    layers * d,
+                    len,
+                    largest_fft_tile(Method::Flash, len, 16),
+                    limit,
+                );
+                assert_eq!(flash, widest.unwrap());
             }
         }
     }
