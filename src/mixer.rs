@@ -1024,8 +1024,8 @@ impl Mixer {
         let width = self.groups[s.group].width;
         let count = s.count as u32;
         if [width, s.col0, s.count].iter().all(|x| x % 4 == 0) {
-            // 16 quads per workgroup (mixer_vec4.wgsl's LAZY_QUADS).
-            dispatch(pass, arena, &k.lazy4, &s.lazy, w, (count / 4).div_ceil(16))
+            // 32 quads per workgroup (4 LAZY_LANES in mixer_vec4.wgsl).
+            dispatch(pass, arena, &k.lazy4, &s.lazy, w, (count / 4).div_ceil(32))
         } else {
             dispatch(pass, arena, &k.lazy, &s.lazy, w, count.div_ceil(64))
         }
