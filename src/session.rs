@@ -73,6 +73,9 @@ pub fn matvec_source(format: WeightFormat, rows: u32) -> String {
             &format!("const WG: u32 = {ONE_ROW_WG}u;"),
         );
     }
+    // The shader's block width is the packer's (one constant for both).
+    let qb = format!("const QB: u32 = {QUAD_BLOCK}u;");
+    let source = source.replace("const QB: u32 = 8u;", &qb);
     match format {
         WeightFormat::F32 => source,
         WeightFormat::F16 => format!("enable f16;\n{}", source.replace(WEIGHTS_F32, WEIGHTS_F16)),
@@ -1746,4 +1749,48 @@ pub fn session_len(config: &Config, prompt_len: usize, max_tokens: usize) -> Res
     }
     let full = prompt_len + max_tokens.saturating_sub(1);
     Ok(full.min(config.max_seq_len - 1).max(prompt_len).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every weight lands in its own slot: quad q = r / 4 of column c in its block of
+    /// QUAD_BLOCK quads (the last block narrower), the padding rows are zero, and
+    /// nothing lies past the packed size (the shader's `widx` is the same formula).
+    #[test]
+    fn packed_weights_are_blocked_and_complete() {
+        for (rows, cols) in [
+            (1usize, 1usize),
+            (12, 5),
+            (32, 3),
+            (33, 7),
+            (100, 9),
+            (256, 4),
+        ] {
+            let w: Vec<f32> = (0..rows * cols).map(|i| i as f32 + 1.0).collect();
+            let packed = pack_rows4(&w, rows);
+            let quads = rows.div_ceil(4);
+            assert_eq!(packed.len(), quads * 4 * cols);
+            let mut seen = vec![false; packed.len()];
+            for r in 0..rows {
+                let q = r / 4;
+                let first = q - q % QUAD_BLOCK;
+                let width = QUAD_BLOCK.min(quads - first);
+                for c in 0..cols {
+                    let i = (first * cols + c * width + q - first) * 4 + r % 4;
+                    assert_eq!(
+                        packed[i],
+                        w[r * cols + c],
+                        "rows {rows} cols {cols} r {r} c {c}"
+                    );
+                    assert!(!seen[i]);
+                    seen[i] = true;
+                }
+            }
+            let zeros = seen.iter().zip(&packed).filter(|(s, _)| !**s);
+            assert!(zeros.clone().all(|(_, v)| *v == 0.0));
+            assert_eq!(zeros.count(), (quads * 4 - rows) * cols);
+        }
+    }
 }
