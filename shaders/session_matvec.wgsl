@@ -176,13 +176,13 @@ fn accumulate(q: u32, n4: u32, base: u32, count: u32, s: vec4<f32>) -> vec4<f32>
 // stage the inputs chunk by chunk, accumulate four outputs per row, then bias, GELU,
 // residual.
 fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
-    let q = wid * WG + lid;
-    let n4 = (p.n + 3u) / 4u;
-    var s: array<vec4<f32>, ROWS>;
     if ROWS == 1u && kind != GATE {
         single(kind, lid, wid, stats[0], r0);
         return;
     }
+    let q = wid * WG + lid;
+    let n4 = (p.n + 3u) / 4u;
+    var s: array<vec4<f32>, ROWS>;
     for (var base = 0u; base < p.cols; base += RCHUNK) {
         let count = min(RCHUNK, p.cols - base);
         for (var r = 0u; r < ROWS; r++) {
