@@ -65,21 +65,28 @@ const ONE_ROW_WG: u32 = 32;
 /// workgroup taking `rows` rows (1, or [`PREFILL_ROWS`]): gate functions, then kernels
 /// (with `enable f16;` and f16 weight loads for F16).
 pub fn matvec_source(format: WeightFormat, rows: u32) -> String {
-    let rows_line = format!("const ROWS: u32 = {rows}u;");
-    let mut source = format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}").replace(ONE_ROW, &rows_line);
-    if rows == 1 {
-        source = source.replace(
-            "const WG: u32 = 64u;",
-            &format!("const WG: u32 = {ONE_ROW_WG}u;"),
-        );
-    }
+    let source = format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}");
+    let source = set_const(&source, ONE_ROW, &format!("const ROWS: u32 = {rows}u;"));
+    let wg = if rows == 1 { ONE_ROW_WG } else { 64 };
+    let source = set_const(
+        &source,
+        "const WG: u32 = 64u;",
+        &format!("const WG: u32 = {wg}u;"),
+    );
     // The shader's block width is the packer's (one constant for both).
     let qb = format!("const QB: u32 = {QUAD_BLOCK}u;");
-    let source = source.replace("const QB: u32 = 8u;", &qb);
+    let source = set_const(&source, "const QB: u32 = 8u;", &qb);
     match format {
         WeightFormat::F32 => source,
         WeightFormat::F16 => format!("enable f16;\n{}", source.replace(WEIGHTS_F32, WEIGHTS_F16)),
     }
+}
+
+/// `source` with the constant declaration `line` replaced by `by` (the line must be
+/// there: a renamed constant in the shader would otherwise be missed silently).
+fn set_const(source: &str, line: &str, by: &str) -> String {
+    debug_assert!(source.contains(line), "session_matvec.wgsl lacks `{line}`");
+    source.replace(line, by)
 }
 
 const FLAG_BIAS: u32 = 1;
@@ -259,10 +266,14 @@ impl Matvec {
         match (rows, product) {
             (1, _) => self.record(pass, arena, dk.one(product), bind),
             (_, Product::Norm) => self.record_rows(pass, arena, dk.rows(product), bind, rows),
-            _ => {
-                let grid = (self.n.div_ceil(4 * ONE_ROW_WG), 1);
-                self.record_grid(pass, arena, dk.one(product), bind, grid, rows)
-            }
+            _ => self.record_grid(
+                pass,
+                arena,
+                dk.one(product),
+                bind,
+                self.one_row_grid(),
+                rows,
+            ),
         }
     }
 
@@ -274,14 +285,12 @@ impl Matvec {
         kernel: &Kernel,
         bind: &wgpu::BindGroup,
     ) -> Result<()> {
-        self.record_grid(
-            pass,
-            arena,
-            kernel,
-            bind,
-            (self.n.div_ceil(4 * ONE_ROW_WG), 1),
-            1,
-        )
+        self.record_grid(pass, arena, kernel, bind, self.one_row_grid(), 1)
+    }
+
+    /// Workgroups of a one-row kernel (four outputs per thread), one per workgroup row.
+    fn one_row_grid(&self) -> (u32, u32) {
+        (self.n.div_ceil(4 * ONE_ROW_WG), 1)
     }
 
     /// The same product for `rows` consecutive vectors (session_matvec.wgsl's rows:
@@ -657,14 +666,19 @@ fn pack_rows4(w: &[f32], rows: usize) -> Vec<f32> {
     let quads = rows.div_ceil(4);
     let mut out = vec![0f32; quads * 4 * cols];
     for r in 0..rows {
-        let q = r / 4;
-        let first = q - q % QUAD_BLOCK;
-        let width = QUAD_BLOCK.min(quads - first);
         for c in 0..cols {
-            out[(first * cols + c * width + q - first) * 4 + r % 4] = w[r * cols + c];
+            out[packed_quad(quads, cols, r / 4, c) * 4 + r % 4] = w[r * cols + c];
         }
     }
     out
+}
+
+/// Index (in quads) of output quad `q`, input column `c` of a matrix of `quads` output
+/// quads and `cols` columns packed by [`pack_rows4`] (`widx` in session_matvec.wgsl).
+fn packed_quad(quads: usize, cols: usize, q: usize, c: usize) -> usize {
+    let first = q - q % QUAD_BLOCK;
+    let width = QUAD_BLOCK.min(quads - first);
+    first * cols + c * width + q - first
 }
 
 /// Options of a [`Session`].
@@ -1755,9 +1769,10 @@ pub fn session_len(config: &Config, prompt_len: usize, max_tokens: usize) -> Res
 mod tests {
     use super::*;
 
-    /// Every weight lands in its own slot: quad q = r / 4 of column c in its block of
-    /// QUAD_BLOCK quads (the last block narrower), the padding rows are zero, and
-    /// nothing lies past the packed size (the shader's `widx` is the same formula).
+    /// Every weight lands at its packed_quad slot, each slot is used once, the padding
+    /// rows are zero and nothing lies past the packed size; and the layout streams: within
+    /// a block, neighbouring quads are neighbours in memory and column c + 1 follows
+    /// column c, so the block is one contiguous run.
     #[test]
     fn packed_weights_are_blocked_and_complete() {
         for (rows, cols) in [
@@ -1774,11 +1789,8 @@ mod tests {
             assert_eq!(packed.len(), quads * 4 * cols);
             let mut seen = vec![false; packed.len()];
             for r in 0..rows {
-                let q = r / 4;
-                let first = q - q % QUAD_BLOCK;
-                let width = QUAD_BLOCK.min(quads - first);
                 for c in 0..cols {
-                    let i = (first * cols + c * width + q - first) * 4 + r % 4;
+                    let i = packed_quad(quads, cols, r / 4, c) * 4 + r % 4;
                     assert_eq!(
                         packed[i],
                         w[r * cols + c],
@@ -1791,6 +1803,21 @@ mod tests {
             let zeros = seen.iter().zip(&packed).filter(|(s, _)| !**s);
             assert!(zeros.clone().all(|(_, v)| *v == 0.0));
             assert_eq!(zeros.count(), (quads * 4 - rows) * cols);
+            for first in (0..quads).step_by(QUAD_BLOCK) {
+                let last = (first + QUAD_BLOCK).min(quads) - 1;
+                let mut next = packed_quad(quads, cols, first, 0);
+                assert_eq!(
+                    next,
+                    first * cols,
+                    "block {first} starts after the earlier blocks"
+                );
+                for c in 0..cols {
+                    for q in first..=last {
+                        assert_eq!(packed_quad(quads, cols, q, c), next, "q {q} c {c}");
+                        next += 1;
+                    }
+                }
+            }
         }
     }
 }
