@@ -4,7 +4,9 @@
 // bindings and parameters as `lazy` (time-major arenas, channel g of t at t * C + g).
 
 @group(1) @binding(0) var<storage, read> v4: array<vec4<f32>>;
+// The filter taps (src/mixer.rs swaps these two lines for a texture on CPU adapters).
 @group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
+fn ktap(i: u32) -> vec4<f32> { return k4[i]; }
 @group(1) @binding(2) var<storage, read> prm: array<f32>;
 @group(1) @binding(3) var<storage, read_write> x0: array<f32>;
 @group(1) @binding(4) var<storage, read_write> y: array<f32>;
@@ -34,10 +36,10 @@ fn lazy_block(q: u32, last: u32, lo: u32, hi: u32) -> array<vec4<f32>, 4> {
     var vi = lo * c4 + g + q;
     var ki = (p.t - lo) * c4 + g + q;
     for (var s = lo; s < hi; s++) {
-        a0 += k4[ki] * v4[vi];
-        a1 += k4[ki + o1] * v4[vi + o1];
-        a2 += k4[ki + o2] * v4[vi + o2];
-        a3 += k4[ki + o3] * v4[vi + o3];
+        a0 += ktap(ki) * v4[vi];
+        a1 += ktap(ki + o1) * v4[vi + o1];
+        a2 += ktap(ki + o2) * v4[vi + o2];
+        a3 += ktap(ki + o3) * v4[vi + o3];
         ki -= c4;
         vi += c4;
     }

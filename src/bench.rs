@@ -342,6 +342,8 @@ pub(crate) fn bench_mixer(
         fft_min_tile: tiles.fft_min_tile,
         spread: tiles.spread,
         spectra_budget: tiles.spectra_budget,
+        // As a session on this adapter would (WeightStorage::Auto).
+        textures: ctx.info.device_type == wgpu::DeviceType::Cpu,
     };
     let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
     Ok((mixer, vec![ones, z_last]))

@@ -48,15 +48,35 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
         ("session.wgsl", session::SESSION_WGSL.to_string()),
         (
             "gate_lib.wgsl + session_matvec.wgsl",
-            session::matvec_source(session::WeightFormat::F32, 1),
+            session::matvec_source(
+                session::WeightFormat::F32,
+                session::WeightStorage::Buffer,
+                1,
+            ),
         ),
         (
             "gate_lib.wgsl + session_matvec.wgsl (prefill rows)",
-            session::matvec_source(session::WeightFormat::F32, session::PREFILL_ROWS),
+            session::matvec_source(
+                session::WeightFormat::F32,
+                session::WeightStorage::Buffer,
+                session::PREFILL_ROWS,
+            ),
         ),
         (
             "gate_lib.wgsl + session_matvec.wgsl (f16 weights)",
-            session::matvec_source(session::WeightFormat::F16, 1),
+            session::matvec_source(
+                session::WeightFormat::F16,
+                session::WeightStorage::Buffer,
+                1,
+            ),
+        ),
+        (
+            "gate_lib.wgsl + session_matvec.wgsl (weights in textures)",
+            session::matvec_source(
+                session::WeightFormat::F32,
+                session::WeightStorage::Texture,
+                1,
+            ),
         ),
         ("bench.wgsl", bench::BENCH_WGSL.to_string()),
         ("sampling.wgsl", sampling::SAMPLING_WGSL.to_string()),
@@ -66,7 +86,11 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
         ),
         (
             "mixer_params.wgsl + mixer_vec4.wgsl",
-            mixer::mixer_vec4_source(),
+            mixer::mixer_vec4_source(false),
+        ),
+        (
+            "mixer_params.wgsl + mixer_vec4.wgsl (filters in a texture)",
+            mixer::mixer_vec4_source(true),
         ),
         (
             "fft_lib.wgsl + fft.wgsl",

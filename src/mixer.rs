@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::fft::{Direction, FftBinding, FftPlan, FftPlanner, FFT_LIB_WGSL, MAX_WG_FFT};
-use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::gpu::{self, dispatch, Access, GpuContext, Kernel, ParamArena};
 use crate::tiling;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,9 +37,21 @@ pub fn mixer_source() -> String {
     format!("{MIXER_PARAMS_WGSL}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}")
 }
 
-/// The full source of the four-channel lazy kernel: parameter block, then kernel.
-pub fn mixer_vec4_source() -> String {
-    format!("{MIXER_PARAMS_WGSL}\n{MIXER_VEC4_WGSL}")
+/// The full source of the four-channel lazy kernel: parameter block, then kernel; with
+/// `textures`, the filter taps are a [`LinearTexture`] rather than a buffer.
+pub fn mixer_vec4_source(textures: bool) -> String {
+    let source = format!("{MIXER_PARAMS_WGSL}\n{MIXER_VEC4_WGSL}");
+    if !textures {
+        return source;
+    }
+    let buffer = "@group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
+fn ktap(i: u32) -> vec4<f32> { return k4[i]; }";
+    debug_assert!(source.contains(buffer), "mixer_vec4.wgsl lacks `{buffer}`");
+    let texture = format!(
+        "@group(1) @binding(1) var k4: texture_2d<f32>;\nfn ktap(i: u32) -> vec4<f32> {{ return {}; }}",
+        gpu::linear_texel_wgsl("k4", "i")
+    );
+    source.replace(buffer, &texture)
 }
 
 /// The full source of the tile kernels: the FFT library, then the tiles.
@@ -132,6 +144,8 @@ pub struct MixerKernels {
     gate: Kernel,
     lazy: Kernel,
     lazy4: Kernel,
+    /// `lazy4` with the filter taps in a texture.
+    lazy4_tex: Kernel,
     eager: Kernel,
     tile_direct: Kernel,
     tile_urgent: Kernel,
@@ -162,6 +176,16 @@ const MIXER_ACCESS: [Access; 6] = [
     Access::ReadWrite,
 ];
 
+/// [`MIXER_ACCESS`] with the filter taps (binding 1) in a texture.
+const LAZY_TEX_ACCESS: [Access; 6] = [
+    Access::Read,
+    Access::Texture,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
+
 impl MixerKernels {
     /// The parameter layout (identical for every kernel), for a [`ParamArena`].
     pub fn param_layout(&self) -> &wgpu::BindGroupLayout {
@@ -176,7 +200,8 @@ impl MixerKernels {
         Ok(MixerKernels {
             gate: k("gate")?,
             lazy: k("lazy")?,
-            lazy4: Kernel::new(ctx, &mixer_vec4_source(), "lazy4", &MIXER_ACCESS)?,
+            lazy4: Kernel::new(ctx, &mixer_vec4_source(false), "lazy4", &MIXER_ACCESS)?,
+            lazy4_tex: Kernel::new(ctx, &mixer_vec4_source(true), "lazy4", &LAZY_TEX_ACCESS)?,
             eager: k("eager")?,
             tile_direct: k("tile_direct")?,
             tile_urgent: k("tile_urgent")?,
@@ -393,8 +418,21 @@ struct Slice {
     /// Column of the slice's first channel within its group.
     col0: usize,
     gate: wgpu::BindGroup,
+    /// The lazy sum's bindings, for `lazy_kernel`.
     lazy: wgpu::BindGroup,
+    lazy_kernel: LazyKernel,
     bench_step: wgpu::BindGroup,
+}
+
+/// Which kernel computes a slice's lazy sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LazyKernel {
+    /// `lazy`, one channel per thread (any widths).
+    Scalar,
+    /// `lazy4` (group width, slice column and count all multiples of 4).
+    Vec4,
+    /// `lazy4` with the filter taps in a texture.
+    Vec4Texture,
 }
 
 /// Per-session mixer state: v history, z accumulators, filters, and bind groups, split
@@ -436,6 +474,9 @@ pub struct MixerIo<'a> {
     /// Bytes of filter spectra to precompute (smallest tile sides first); the other
     /// sides' spectra are computed on the GPU whenever a tile needs them. None: all.
     pub spectra_budget: Option<u64>,
+    /// Keep lazy's filter taps in textures ([`LinearTexture`]) where they fit, as the
+    /// session does when its model's weights are in textures (CPU adapters).
+    pub textures: bool,
 }
 
 impl MixerIo<'_> {
@@ -827,7 +868,18 @@ impl Mixer {
             for t in 0..len {
                 flat.extend((start..start + width).map(|g| tap(io.filters, d, len, g, t)));
             }
-            let k = ctx.buffer_init("filters", &flat)?;
+            let quads = width % 4 == 0 && d % 4 == 0;
+            let texture = method == Method::Lazy
+                && io.textures
+                && quads
+                && ctx.linear_texture_fits(flat.len() / 4);
+            let (k, k_tex) = if texture {
+                let bytes = bytemuck::cast_slice(&flat);
+                let tex = ctx.linear_texture("filters", bytes, wgpu::TextureFormat::Rgba32Float)?;
+                (d0.clone(), Some(tex))
+            } else {
+                (ctx.buffer_init("filters", &flat)?, None)
+            };
             drop(flat);
             let v_hist = ctx.buffer_zeroed("v_hist", rows * 4)?;
             let z_acc = ctx.buffer_zeroed("z_acc", if needs_acc { rows * 4 } else { 16 })?;
@@ -848,7 +900,7 @@ impl Mixer {
                 v_hist: v_hist.clone(),
                 z_acc: z_acc.clone(),
             });
-            arenas.push((v_hist, z_acc, k));
+            arenas.push((v_hist, z_acc, k, k_tex));
             start += width;
         }
         let slices = (0..layers)
@@ -856,16 +908,36 @@ impl Mixer {
                 layer_slices(l, d, &plan.widths)
                     .into_iter()
                     .map(|(group, c0, count, col0)| {
-                        let (v, z, k) = &arenas[group];
+                        let (v, z, k, k_tex) = &arenas[group];
                         let (p, u) = (&io.params[l], &io.u_ring[l]);
                         let bind = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
+                        let width = plan.widths[group];
+                        let vec4 = [width, col0, count].iter().all(|x| x % 4 == 0);
+                        let (lazy, lazy_kernel) = match k_tex {
+                            Some(t) => {
+                                let taps = wgpu::BindingResource::TextureView(&t.view);
+                                let rest = [p, io.x0, io.y, d3].map(|b| b.as_entire_binding());
+                                let all = [vec![v.as_entire_binding(), taps], rest.to_vec()];
+                                let bg = kernels.lazy4_tex.bind_resources(ctx, all.concat());
+                                (bg, LazyKernel::Vec4Texture)
+                            }
+                            None => {
+                                let kind = if vec4 {
+                                    LazyKernel::Vec4
+                                } else {
+                                    LazyKernel::Scalar
+                                };
+                                (bind(&kernels.lazy, [v, k, p, io.x0, io.y, d3]), kind)
+                            }
+                        };
                         Slice {
                             group,
                             c0,
                             count,
                             col0,
                             gate: bind(&kernels.gate, [u, p, z, v, io.x0, io.y]),
-                            lazy: bind(&kernels.lazy, [v, k, p, io.x0, io.y, d3]),
+                            lazy,
+                            lazy_kernel,
                             bench_step: bind(&kernels.bench_step, [d0, p, z, v, io.y, d2]),
                         }
                     })
@@ -1021,13 +1093,13 @@ impl Mixer {
         s: &Slice,
         w: &[u32; 14],
     ) -> Result<()> {
-        let width = self.groups[s.group].width;
         let count = s.count as u32;
-        if [width, s.col0, s.count].iter().all(|x| x % 4 == 0) {
-            // 32 quads per workgroup (4 LAZY_LANES in mixer_vec4.wgsl).
-            dispatch(pass, arena, &k.lazy4, &s.lazy, w, (count / 4).div_ceil(32))
-        } else {
-            dispatch(pass, arena, &k.lazy, &s.lazy, w, count.div_ceil(64))
+        // lazy4: 32 quads per workgroup (4 LAZY_LANES in mixer_vec4.wgsl).
+        let quads = (count / 4).div_ceil(32);
+        match s.lazy_kernel {
+            LazyKernel::Vec4 => dispatch(pass, arena, &k.lazy4, &s.lazy, w, quads),
+            LazyKernel::Vec4Texture => dispatch(pass, arena, &k.lazy4_tex, &s.lazy, w, quads),
+            LazyKernel::Scalar => dispatch(pass, arena, &k.lazy, &s.lazy, w, count.div_ceil(64)),
         }
     }
 

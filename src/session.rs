@@ -5,7 +5,8 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::gpu::{dispatch, dispatch_rows, Access, GpuContext, Kernel, ParamArena, MAX_ROWS};
+use crate::gpu::{self, dispatch, dispatch_rows, Access, GpuContext, Kernel, LinearTexture};
+use crate::gpu::{ParamArena, MAX_ROWS};
 use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, MixerMemory, GATE_LIB_WGSL};
 use crate::model::{Layer, Model};
 use crate::sampling::{self, SamplingParams};
@@ -43,10 +44,44 @@ impl WeightFormat {
     }
 }
 
+/// Where the matrices live on the device: storage buffers or textures. The values and
+/// the order of every sum are the same either way, so the logits are identical.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WeightStorage {
+    /// Textures on CPU adapters (lavapipe) when every matrix fits the adapter's texture
+    /// size limit, storage buffers everywhere else.
+    #[default]
+    Auto,
+    /// Storage buffers (`array<vec4<f32>>` or `array<vec4<f16>>`).
+    Buffer,
+    /// 2D textures (`rgba32float`, or `rgba16float` for f16 weights) read with
+    /// `textureLoad` ([`LinearTexture`]), much faster than buffers on llvmpipe.
+    Texture,
+}
+
+impl WeightStorage {
+    /// "auto", "buffer" or "texture".
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightStorage::Auto => "auto",
+            WeightStorage::Buffer => "buffer",
+            WeightStorage::Texture => "texture",
+        }
+    }
+}
+
 const WEIGHTS_F32: &str = "@group(1) @binding(0) var<storage, read> w4: array<vec4<f32>>;
 fn weight(i: u32) -> vec4<f32> { return w4[i]; }";
 const WEIGHTS_F16: &str = "@group(1) @binding(0) var<storage, read> w4: array<vec4<f16>>;
 fn weight(i: u32) -> vec4<f32> { return vec4<f32>(w4[i]); }";
+
+/// The weights as a texture (either format: the texture's texel format converts).
+fn weights_texture_wgsl() -> String {
+    format!(
+        "@group(1) @binding(0) var w4: texture_2d<f32>;\nfn weight(i: u32) -> vec4<f32> {{ return {}; }}",
+        gpu::linear_texel_wgsl("w4", "i")
+    )
+}
 
 /// Rows per workgroup of the matrix products over several rows, a prefill's positions
 /// or a batch's sequences (`ROWS` in session_matvec.wgsl; the token step of one
@@ -61,10 +96,11 @@ const ONE_ROW: &str = "const ROWS: u32 = 1u;";
 /// M = 4, D = 256, L = 512: 1.60 s against 2.07 s with 64; 16 and 8 measured like 32).
 const ONE_ROW_WG: u32 = 32;
 
-/// The full source of the matrix-vector kernels for weights stored as `format`, each
+/// The full source of the matrix-vector kernels for weights stored as `format` in
+/// `storage` ([`WeightStorage::Auto`] counts as buffers here: resolve it first), each
 /// workgroup taking `rows` rows (1, or [`PREFILL_ROWS`]): gate functions, then kernels
-/// (with `enable f16;` and f16 weight loads for F16).
-pub fn matvec_source(format: WeightFormat, rows: u32) -> String {
+/// (with `enable f16;` and f16 weight loads for F16 in buffers).
+pub fn matvec_source(format: WeightFormat, storage: WeightStorage, rows: u32) -> String {
     let source = format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}");
     let source = set_const(&source, ONE_ROW, &format!("const ROWS: u32 = {rows}u;"));
     let wg = if rows == 1 { ONE_ROW_WG } else { 64 };
@@ -76,9 +112,12 @@ pub fn matvec_source(format: WeightFormat, rows: u32) -> String {
     // The shader's block width is the packer's (one constant for both).
     let qb = format!("const QB: u32 = {QUAD_BLOCK}u;");
     let source = set_const(&source, "const QB: u32 = 8u;", &qb);
-    match format {
-        WeightFormat::F32 => source,
-        WeightFormat::F16 => format!("enable f16;\n{}", source.replace(WEIGHTS_F32, WEIGHTS_F16)),
+    match (storage, format) {
+        (WeightStorage::Texture, _) => set_const(&source, WEIGHTS_F32, &weights_texture_wgsl()),
+        (_, WeightFormat::F32) => source,
+        (_, WeightFormat::F16) => {
+            format!("enable f16;\n{}", source.replace(WEIGHTS_F32, WEIGHTS_F16))
+        }
     }
 }
 
@@ -120,13 +159,17 @@ enum Product {
 }
 
 impl DenseKernels {
-    fn new(ctx: &GpuContext, format: WeightFormat) -> Result<Self> {
+    fn new(ctx: &GpuContext, format: WeightFormat, storage: WeightStorage) -> Result<Self> {
         use Access::{Read as R, ReadWrite as W};
-        let source = matvec_source(format, 1);
-        let rows = matvec_source(format, PREFILL_ROWS);
+        let source = matvec_source(format, storage, 1);
+        let rows = matvec_source(format, storage, PREFILL_ROWS);
         // One layout for them all: w4, vecs, x, dst, side, zacc (session_matvec.wgsl).
-        let k = |entry| Kernel::new(ctx, &source, entry, &[R, R, R, W, W, R]);
-        let kr = |entry| Kernel::new(ctx, &rows, entry, &[R, R, R, W, W, R]);
+        let w = match storage {
+            WeightStorage::Texture => Access::Texture,
+            _ => R,
+        };
+        let k = |entry| Kernel::new(ctx, &source, entry, &[w, R, R, W, W, R]);
+        let kr = |entry| Kernel::new(ctx, &rows, entry, &[w, R, R, W, W, R]);
         Ok(DenseKernels {
             embed: Kernel::new(ctx, SESSION_WGSL, "embed", &[R, R, W])?,
             matvec: k("matvec")?,
@@ -195,13 +238,120 @@ impl VecOffsets {
     }
 }
 
+/// A matrix on the GPU, packed by [`pack_rows4`], as [`WeightStorage`] says.
+#[derive(Debug)]
+enum Matrix {
+    Buffer(wgpu::Buffer),
+    Texture(LinearTexture),
+}
+
+impl Matrix {
+    /// Uploads `packed` (f32, or the f16 bits of each value) as `storage` (resolved).
+    fn upload(
+        ctx: &GpuContext,
+        name: &str,
+        packed: &[f32],
+        format: WeightFormat,
+        storage: WeightStorage,
+    ) -> Result<Self> {
+        let half = || -> Vec<u16> {
+            packed
+                .iter()
+                .map(|&v| half::f16::from_f32(v).to_bits())
+                .collect()
+        };
+        if storage != WeightStorage::Texture {
+            return Ok(Matrix::Buffer(match format {
+                WeightFormat::F32 => ctx.buffer_init(name, packed)?,
+                WeightFormat::F16 => ctx.buffer_init(name, &half())?,
+            }));
+        }
+        use wgpu::TextureFormat::{Rgba16Float, Rgba32Float};
+        let tex = match format {
+            WeightFormat::F32 => {
+                ctx.linear_texture(name, bytemuck::cast_slice(packed), Rgba32Float)?
+            }
+            WeightFormat::F16 => {
+                ctx.linear_texture(name, bytemuck::cast_slice(&half()), Rgba16Float)?
+            }
+        };
+        Ok(Matrix::Texture(tex))
+    }
+
+    fn resource(&self) -> wgpu::BindingResource<'_> {
+        match self {
+            Matrix::Buffer(b) => b.as_entire_binding(),
+            Matrix::Texture(t) => wgpu::BindingResource::TextureView(&t.view),
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            Matrix::Buffer(b) => b.size(),
+            Matrix::Texture(t) => t.bytes,
+        }
+    }
+}
+
+/// A bind group of a `session_matvec.wgsl` kernel: the matrix `w`, then `rest` (vecs,
+/// input, dst, side, zacc).
+fn bind_matvec(
+    ctx: &GpuContext,
+    k: &Kernel,
+    w: &Matrix,
+    rest: [&wgpu::Buffer; 5],
+) -> wgpu::BindGroup {
+    let buffers = rest.iter().map(|b| b.as_entire_binding());
+    k.bind_resources(ctx, std::iter::once(w.resource()).chain(buffers).collect())
+}
+
+/// Texels (quads) of `model`'s largest matrix (in_proj, out_proj, fc1, fc2 or lm_head;
+/// [`pack_rows4`] pads the output rows to a multiple of 4).
+fn largest_matrix_quads(model: &Model) -> usize {
+    let c = &model.config;
+    let (d, di) = (c.d_model, c.d_inner);
+    let shapes = [(3 * d, d), (d, d), (di, d), (d, di), (c.padded_vocab(), d)];
+    let quads = shapes.iter().map(|&(rows, cols)| rows.div_ceil(4) * cols);
+    quads.max().unwrap_or(0)
+}
+
+/// `storage` with [`WeightStorage::Auto`] decided for `ctx`'s adapter and `model`:
+/// textures on CPU adapters when every matrix fits, buffers otherwise. An explicit
+/// [`WeightStorage::Texture`] that does not fit is an [`Error::Limit`].
+fn resolve_storage(
+    ctx: &GpuContext,
+    model: &Model,
+    storage: WeightStorage,
+) -> Result<WeightStorage> {
+    let quads = largest_matrix_quads(model);
+    let fits = ctx.linear_texture_fits(quads);
+    Ok(match storage {
+        WeightStorage::Auto if fits && ctx.info.device_type == wgpu::DeviceType::Cpu => {
+            WeightStorage::Texture
+        }
+        WeightStorage::Auto => WeightStorage::Buffer,
+        WeightStorage::Texture if !fits => {
+            return Err(Error::Limit(format!(
+                "the largest matrix of this model needs a texture of {} x {} texels and {} \
+                 allows {} per side; store the weights in buffers (WeightStorage::Buffer \
+                 or Auto)",
+                gpu::TEXTURE_WIDTH,
+                gpu::texture_rows(quads),
+                ctx.describe(),
+                ctx.limits.max_texture_dimension_2d
+            )));
+        }
+        other => other,
+    })
+}
+
 /// One layer's weights on the GPU.
 #[derive(Debug)]
 struct LayerBuffers {
-    in_proj_w: wgpu::Buffer,
-    out_proj_w: wgpu::Buffer,
-    fc1_w: wgpu::Buffer,
-    fc2_w: wgpu::Buffer,
+    in_proj_w: Matrix,
+    out_proj_w: Matrix,
+    fc1_w: Matrix,
+    fc2_w: Matrix,
     /// Norm weights and biases ([`VecOffsets`]).
     vecs: wgpu::Buffer,
 }
@@ -435,9 +585,10 @@ struct ModelInner {
     embed: wgpu::Buffer,
     /// `[ln_f w | ln_f b]`.
     ln_f: wgpu::Buffer,
-    lm_head: wgpu::Buffer,
+    lm_head: Matrix,
     zero: wgpu::Buffer,
     dense: DenseKernels,
+    storage: WeightStorage,
     format: WeightFormat,
     mixer: MixerKernels,
     sampler: GpuSampler,
@@ -458,7 +609,20 @@ impl GpuModel {
     /// Like [`GpuModel::new`], with the matrices stored as `format`; F16 fails with a
     /// clear error on adapters without SHADER_F16.
     pub fn with_format(ctx: &GpuContext, model: Model, format: WeightFormat) -> Result<Self> {
+        Self::with_storage(ctx, model, format, WeightStorage::Auto)
+    }
+
+    /// Like [`GpuModel::with_format`], with the matrices in `storage` (textures or
+    /// buffers; [`WeightStorage::Auto`] picks per adapter). A texture that exceeds the
+    /// adapter's texture size limit fails with [`Error::Limit`].
+    pub fn with_storage(
+        ctx: &GpuContext,
+        model: Model,
+        format: WeightFormat,
+        storage: WeightStorage,
+    ) -> Result<Self> {
         ctx.check_requirements()?;
+        let storage = resolve_storage(ctx, &model, storage)?;
         if format == WeightFormat::F16 && !ctx.features.contains(wgpu::Features::SHADER_F16) {
             return Err(Error::Limit(format!(
                 "f16 weights need the SHADER_F16 feature, which {} does not offer; \
@@ -469,17 +633,7 @@ impl GpuModel {
         let up = |name: &str, data: &[f32]| ctx.buffer_init(name, data);
         // Matrices are stored transposed and packed by four rows (session_matvec.wgsl).
         let up_t = |name: &str, data: &[f32], rows: usize| {
-            let packed = pack_rows4(data, rows);
-            match format {
-                WeightFormat::F32 => ctx.buffer_init(name, &packed),
-                WeightFormat::F16 => {
-                    let half: Vec<u16> = packed
-                        .iter()
-                        .map(|&v| half::f16::from_f32(v).to_bits())
-                        .collect();
-                    ctx.buffer_init(name, &half)
-                }
-            }
+            Matrix::upload(ctx, name, &pack_rows4(data, rows), format, storage)
         };
         let c = &model.config;
         let (d, di, vp) = (c.d_model, c.d_inner, c.padded_vocab());
@@ -501,8 +655,9 @@ impl GpuModel {
             ln_f: up("ln_f", &[&model.ln_f_w[..], &model.ln_f_b[..]].concat())?,
             lm_head: up_t("lm_head", &model.lm_head, vp)?,
             zero: ctx.buffer_zeroed("zero", 16)?,
-            dense: DenseKernels::new(ctx, format)?,
+            dense: DenseKernels::new(ctx, format, storage)?,
             format,
+            storage,
             mixer: MixerKernels::new(ctx)?,
             sampler: GpuSampler::new(ctx)?,
             layers,
@@ -517,6 +672,11 @@ impl GpuModel {
     /// How the matrices are stored.
     pub fn format(&self) -> WeightFormat {
         self.inner.format
+    }
+
+    /// Where the matrices are stored (never [`WeightStorage::Auto`]: the choice made).
+    pub fn storage(&self) -> WeightStorage {
+        self.inner.storage
     }
 
     /// The model's configuration.
@@ -540,14 +700,12 @@ impl GpuModel {
         let layers: u64 = m
             .layers
             .iter()
-            .flat_map(|l| [&l.in_proj_w, &l.out_proj_w, &l.fc1_w, &l.fc2_w, &l.vecs])
-            .map(wgpu::Buffer::size)
+            .flat_map(|l| [&l.in_proj_w, &l.out_proj_w, &l.fc1_w, &l.fc2_w])
+            .chain([&m.lm_head])
+            .map(Matrix::bytes)
             .sum();
-        layers
-            + [&m.embed, &m.ln_f, &m.lm_head]
-                .iter()
-                .map(|b| b.size())
-                .sum::<u64>()
+        let vectors: u64 = m.layers.iter().map(|l| l.vecs.size()).sum();
+        layers + vectors + m.embed.size() + m.ln_f.size()
     }
 }
 
@@ -889,6 +1047,7 @@ impl Session {
             fft_min_tile: opts.fft_min_tile,
             spread: opts.spread,
             spectra_budget: opts.spectra_budget,
+            textures: m.storage == WeightStorage::Texture,
         };
         let mixer = Mixer::new(ctx, &m.mixer, opts.method, (d, opts.len), io)?;
         drop(filters);
@@ -902,8 +1061,8 @@ impl Session {
         let dk = &m.dense;
         // Matvec bindings: w4, vecs, input, dst, side, zacc; `xn` and `zero` fill the
         // second outputs and z_acc where a kernel does not use them.
-        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| {
-            k.bind(ctx, &[b[0], b[1], b[2], b[3], &xn, &m.zero])
+        let bind = |k: &Kernel, w: &Matrix, b: [&wgpu::Buffer; 3]| {
+            bind_matvec(ctx, k, w, [b[0], b[1], b[2], &xn, &m.zero])
         };
         let fused = mixer.fusable_gate();
         let layers = m
@@ -911,23 +1070,25 @@ impl Session {
             .iter()
             .enumerate()
             .map(|(l, w)| LayerBindGroups {
-                in_proj: bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, &x, &u_ring[l]]),
+                in_proj: bind(&dk.matvec_norm, &w.in_proj_w, [&w.vecs, &x, &u_ring[l]]),
                 out_proj: match &fused {
-                    Some(g) => dk.matvec_gate.bind(
+                    Some(g) => bind_matvec(
                         ctx,
-                        &[&w.out_proj_w, &params[l], &u_ring[l], &x, g.v_hist, g.z_acc],
+                        &dk.matvec_gate,
+                        &w.out_proj_w,
+                        [&params[l], &u_ring[l], &x, g.v_hist, g.z_acc],
                     ),
-                    None => bind(&dk.matvec, [&w.out_proj_w, &w.vecs, &y, &x]),
+                    None => bind(&dk.matvec, &w.out_proj_w, [&w.vecs, &y, &x]),
                 },
-                fc1: bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, &x, &a]),
-                fc2: bind(&dk.matvec, [&w.fc2_w, &w.vecs, &a, &x]),
+                fc1: bind(&dk.matvec_norm, &w.fc1_w, [&w.vecs, &x, &a]),
+                fc2: bind(&dk.matvec, &w.fc2_w, [&w.vecs, &a, &x]),
             })
             .collect();
-        let lm_head = [&m.lm_head, &m.ln_f, &x, &logits, &hidden, &m.zero];
+        let lm_head = [&m.ln_f, &x, &logits, &hidden, &m.zero];
         let bg = SessionBindGroups {
             embed: dk.embed.bind(ctx, &[&m.embed, &tokens, &x]),
             layers,
-            lm_head: dk.matvec_norm.bind(ctx, &lm_head),
+            lm_head: bind_matvec(ctx, &dk.matvec_norm, &m.lm_head, lm_head),
             gate: fused.map(|g| [g.mode, g.chans]),
         };
         let per_token =
@@ -1170,15 +1331,8 @@ impl Session {
         }
         {
             let pass = &mut enc.begin_compute_pass(&Default::default());
-            let lm_bind = [
-                &m.lm_head,
-                &m.ln_f,
-                &x_all,
-                &self.logits,
-                &self.hidden,
-                &m.zero,
-            ];
-            let lm_bind = dk.matvec_norm.bind(&ctx, &lm_bind);
+            let lm_bind = [&m.ln_f, &x_all, &self.logits, &self.hidden, &m.zero];
+            let lm_bind = bind_matvec(&ctx, &dk.matvec_norm, &m.lm_head, lm_bind);
             // The kept logit rows are a ring: at most two contiguous pieces.
             let rows = self.opts.logit_rows;
             let mut t = p.saturating_sub(rows);
@@ -1222,26 +1376,19 @@ impl Session {
         let fused = self.mixer.fusable_gate().ok_or_else(missing)?;
         let b = self.opts.batch;
         let pr = Products::new(&m.model.config, self.bg.gate, b);
-        let bind = |k: &Kernel, b: [&wgpu::Buffer; 4]| {
-            k.bind(ctx, &[b[0], b[1], b[2], b[3], &self.xn, &m.zero])
+        let bind = |k: &Kernel, w: &Matrix, b: [&wgpu::Buffer; 3]| {
+            bind_matvec(ctx, k, w, [b[0], b[1], b[2], &self.xn, &m.zero])
         };
         // A row per position and sequence.
         let rows = p * b;
-        let in_proj = bind(&dk.matvec_norm, [&w.in_proj_w, &w.vecs, x_all, u_all]);
+        let in_proj = bind(&dk.matvec_norm, &w.in_proj_w, [&w.vecs, x_all, u_all]);
         pr.in_proj
             .record_rows(pass, a, dk.rows(Product::Norm), &in_proj, rows)?;
         let mut gate = pr.out_gate(l, 0).ok_or_else(missing)?;
         gate.flags |= FLAG_ROWS;
         // gate_rows writes every v_t for the convolution; out_proj's gate reads z.
-        let gate_bufs = [
-            &w.out_proj_w,
-            &self.params[l],
-            u_all,
-            x_all,
-            fused.v_hist,
-            fused.z_acc,
-        ];
-        let v_bind = dk.gate_rows.bind(ctx, &gate_bufs);
+        let gate_bufs = [&self.params[l], u_all, x_all, fused.v_hist, fused.z_acc];
+        let v_bind = bind_matvec(ctx, &dk.gate_rows, &w.out_proj_w, gate_bufs);
         let v_groups = (m.model.config.d_model as u32).div_ceil(64);
         gate.record_grid(pass, a, &dk.gate_rows, &v_bind, (v_groups, 1), rows)?;
         if let Some(conv) = conv {
@@ -1250,12 +1397,12 @@ impl Session {
             self.mixer
                 .record_prefill_conv(pass, a, &m.mixer, conv, layers)?;
         }
-        let out_bind = dk.matvec_gate.bind(ctx, &gate_bufs);
+        let out_bind = bind_matvec(ctx, &dk.matvec_gate, &w.out_proj_w, gate_bufs);
         gate.record_rows(pass, a, dk.rows(Product::Gate), &out_bind, rows)?;
-        let fc1 = bind(&dk.matvec_norm, [&w.fc1_w, &w.vecs, x_all, a_all]);
+        let fc1 = bind(&dk.matvec_norm, &w.fc1_w, [&w.vecs, x_all, a_all]);
         pr.fc1
             .record_rows(pass, a, dk.rows(Product::Norm), &fc1, rows)?;
-        let fc2 = bind(&dk.matvec, [&w.fc2_w, &w.vecs, a_all, x_all]);
+        let fc2 = bind(&dk.matvec, &w.fc2_w, [&w.vecs, a_all, x_all]);
         pr.fc2
             .record_rows(pass, a, dk.rows(Product::Plain), &fc2, rows)
     }
