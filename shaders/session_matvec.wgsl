@@ -129,11 +129,16 @@ fn reduce_rows(lid: u32, v: array<f32, ROWS>) -> array<f32, ROWS> {
 fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
     switch kind {
         case NORM: {
-            let w = vecs[p.ln_off + i];
-            let b = vecs[p.ln_off + p.cols + i];
-            let v = (x[r.in_off + i] - stats.x) * stats.y * w + b;
-            if first && (p.flags & 8u) != 0u { side[r.side_off + i] = v; }
-            return v;
+            // The product takes x - mean alone: src/session.rs folds the norm's weight
+            // into W and its bias into the output bias, and `scaled` applies
+            // 1/sqrt(var + eps) to the sums, so a column costs one load.
+            let c = x[r.in_off + i] - stats.x;
+            if first && (p.flags & 8u) != 0u {
+                let w = vecs[p.ln_off + i];
+                let b = vecs[p.ln_off + p.cols + i];
+                side[r.side_off + i] = c * stats.y * w + b;
+            }
+            return c;
         }
         case GATE: {
             let xv = gate_x0_v(i, r.t, r.b);
@@ -145,6 +150,12 @@ fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
         }
         default: { return x[r.in_off + i]; }
     }
+}
+
+// A product's sums as `store` takes them: NORM's times 1/sqrt(var + eps) (see input).
+fn scaled(kind: u32, acc: vec4<f32>, stats: vec2<f32>) -> vec4<f32> {
+    if kind == NORM { return acc * stats.y; }
+    return acc;
 }
 
 // Index in w4 of input column i of output quad q. Quads are blocked by QB (the last
@@ -216,11 +227,14 @@ fn run(kind: u32, lid: u32, wid: u32, stats: array<vec2<f32>, ROWS>, r0: u32) {
         workgroupBarrier();
     }
     if q >= n4 { return; }
-    // s only ever indexed by constants (see above).
-    store(q, r0, s[0]);
-    if ROWS > 1u { store(q, r0 + 1u, s[min(1u, ROWS - 1u)]); }
-    if ROWS > 2u { store(q, r0 + 2u, s[min(2u, ROWS - 1u)]); }
-    if ROWS > 3u { store(q, r0 + 3u, s[min(3u, ROWS - 1u)]); }
+    // s and stats only ever indexed by constants (see above).
+    const R1 = min(1u, ROWS - 1u);
+    const R2 = min(2u, ROWS - 1u);
+    const R3 = min(3u, ROWS - 1u);
+    store(q, r0, scaled(kind, s[0], stats[0]));
+    if ROWS > 1u { store(q, r0 + 1u, scaled(kind, s[R1], stats[R1])); }
+    if ROWS > 2u { store(q, r0 + 2u, scaled(kind, s[R2], stats[R2])); }
+    if ROWS > 3u { store(q, r0 + 3u, scaled(kind, s[R3], stats[R3])); }
 }
 
 // One row without staging: every thread reads input column i at the same address as
@@ -243,7 +257,7 @@ fn single(kind: u32, lid: u32, wid: u32, stats: vec2<f32>, r: u32) {
         a1 += weight(widx(i + 1u, q)) * input(kind, i + 1u, false, stats, row);
     }
     if i < p.cols { a0 += weight(widx(i, q)) * input(kind, i, false, stats, row); }
-    store(q, r, a0 + a1);
+    store(q, r, scaled(kind, a0 + a1, stats));
 }
 
 // Outputs 4q..4q+3 of row r (their sums in `acc`): bias, GELU, residual.

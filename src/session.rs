@@ -222,20 +222,44 @@ impl VecOffsets {
         }
     }
 
-    /// A layer's vectors in this order.
-    fn pack(l: &Layer) -> Vec<f32> {
+    /// A layer's vectors in this order, with in_proj's and fc1's biases as
+    /// [`fold_norm`] made them.
+    fn pack(l: &Layer, in_b: &[f32], fc1_b: &[f32]) -> Vec<f32> {
         [
             &l.norm1_w[..],
             &l.norm1_b,
-            &l.in_proj_b,
+            in_b,
             &l.norm2_w,
             &l.norm2_b,
-            &l.fc1_b,
+            fc1_b,
             &l.fc2_b,
             &l.out_proj_b,
         ]
         .concat()
     }
+}
+
+/// A matrix `w` (`[rows][cols]`, `cols` = `g.len()`) applied to the output of a
+/// LayerNorm of weight `g` and bias `b`, rewritten so that the kernels multiply by the
+/// centred input alone: W·(g∘n + b) + bias = (W∘g)·n + (bias + W·b), where
+/// n = (x − mean)/sqrt(var + eps). Returns W∘g (each column times its g) and
+/// bias + W·b (summed in f64; `bias` None counts as zeros). session_matvec.wgsl's NORM
+/// products then load one input value per column instead of three.
+fn fold_norm(w: &[f32], g: &[f32], b: &[f32], bias: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
+    let cols = g.len().max(1);
+    let folded = w
+        .chunks_exact(cols)
+        .flat_map(|row| row.iter().zip(g).map(|(w, g)| w * g))
+        .collect();
+    let out = w
+        .chunks_exact(cols)
+        .enumerate()
+        .map(|(o, row)| {
+            let dot: f64 = row.iter().zip(b).map(|(&w, &b)| w as f64 * b as f64).sum();
+            (bias.map_or(0.0, |v| v[o] as f64) + dot) as f32
+        })
+        .collect();
+    (folded, out)
 }
 
 /// A matrix on the GPU, packed by [`pack_rows4`], as [`WeightStorage`] says.
@@ -554,7 +578,9 @@ impl Products {
             lm_head: Matvec {
                 n: vp,
                 cols: d,
-                flags: FLAG_SIDE,
+                // The ln_f buffer is [w | b | lm_head's bias from fold_norm].
+                flags: FLAG_SIDE | FLAG_BIAS,
+                bias_off: 2 * d,
                 eps: c.layer_norm_epsilon as f32,
                 batch,
                 ..Default::default()
@@ -583,7 +609,7 @@ struct ModelInner {
     model: Model,
     layers: Vec<LayerBuffers>,
     embed: wgpu::Buffer,
-    /// `[ln_f w | ln_f b]`.
+    /// `[ln_f w | ln_f b | lm_head bias]` (the bias from [`fold_norm`]).
     ln_f: wgpu::Buffer,
     lm_head: Matrix,
     zero: wgpu::Buffer,
@@ -641,19 +667,26 @@ impl GpuModel {
             .layers
             .iter()
             .map(|l| {
+                let (in_w, in_b) =
+                    fold_norm(&l.in_proj_w, &l.norm1_w, &l.norm1_b, Some(&l.in_proj_b));
+                let (fc1_w, fc1_b) = fold_norm(&l.fc1_w, &l.norm2_w, &l.norm2_b, Some(&l.fc1_b));
                 Ok(LayerBuffers {
-                    in_proj_w: up_t("in_proj.w", &l.in_proj_w, 3 * d)?,
+                    in_proj_w: up_t("in_proj.w", &in_w, 3 * d)?,
                     out_proj_w: up_t("out_proj.w", &l.out_proj_w, d)?,
-                    fc1_w: up_t("fc1.w", &l.fc1_w, di)?,
+                    fc1_w: up_t("fc1.w", &fc1_w, di)?,
                     fc2_w: up_t("fc2.w", &l.fc2_w, d)?,
-                    vecs: up("layer vectors", &VecOffsets::pack(l))?,
+                    vecs: up("layer vectors", &VecOffsets::pack(l, &in_b, &fc1_b))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let (lm_w, lm_b) = fold_norm(&model.lm_head, &model.ln_f_w, &model.ln_f_b, None);
         let inner = ModelInner {
             embed: up("embed", &model.embed)?,
-            ln_f: up("ln_f", &[&model.ln_f_w[..], &model.ln_f_b[..]].concat())?,
-            lm_head: up_t("lm_head", &model.lm_head, vp)?,
+            ln_f: up(
+                "ln_f",
+                &[&model.ln_f_w[..], &model.ln_f_b[..], &lm_b].concat(),
+            )?,
+            lm_head: up_t("lm_head", &lm_w, vp)?,
             zero: ctx.buffer_zeroed("zero", 16)?,
             dense: DenseKernels::new(ctx, format, storage)?,
             format,
@@ -1920,6 +1953,39 @@ mod tests {
     /// rows are zero and nothing lies past the packed size; and the layout streams: within
     /// a block, neighbouring quads are neighbours in memory and column c + 1 follows
     /// column c, so the block is one contiguous run.
+    /// The folded product (W∘g)·n + bias' equals W·(g∘n + b) + bias (f64 on both sides,
+    /// so only the f32 rounding of W∘g and bias' remains: relative 1e-6).
+    #[test]
+    fn folded_norm_gives_the_same_product() {
+        let (rows, cols) = (7, 5);
+        let val = |i: usize, s: f32| ((i * 37 + 11) % 17) as f32 / 8.5 - 1.0 + s;
+        let w: Vec<f32> = (0..rows * cols).map(|i| val(i, 0.0)).collect();
+        let g: Vec<f32> = (0..cols).map(|i| val(i, 1.5)).collect();
+        let b: Vec<f32> = (0..cols).map(|i| val(i + 3, 0.2)).collect();
+        let bias: Vec<f32> = (0..rows).map(|i| val(i + 5, 0.0)).collect();
+        let n: Vec<f32> = (0..cols).map(|i| val(i + 7, -0.3)).collect();
+        for with_bias in [false, true] {
+            let bias_in = with_bias.then_some(&bias[..]);
+            let (wf, bf) = fold_norm(&w, &g, &b, bias_in);
+            assert_eq!((wf.len(), bf.len()), (rows * cols, rows));
+            for o in 0..rows {
+                let row = |c: usize| w[o * cols + c] as f64;
+                let want: f64 = (0..cols)
+                    .map(|c| row(c) * (g[c] as f64 * n[c] as f64 + b[c] as f64))
+                    .sum::<f64>()
+                    + if with_bias { bias[o] as f64 } else { 0.0 };
+                let got: f64 = (0..cols)
+                    .map(|c| wf[o * cols + c] as f64 * n[c] as f64)
+                    .sum::<f64>()
+                    + bf[o] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{o}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn packed_weights_are_blocked_and_complete() {
         for (rows, cols) in [
