@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
 use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, Tiles};
 use crate::session::{
-    session_len, GenerateOptions, GpuModel, Session, SessionOptions, WeightFormat,
+    session_len, GenerateOptions, GpuModel, Session, SessionOptions, WeightFormat, WeightStorage,
 };
 use crate::Instant;
 use crate::{Config, Model};
@@ -44,6 +44,9 @@ pub struct BenchSpec {
     /// End to end: sequences generated side by side in one session
     /// ([`SessionOptions::batch`]; flash and none only). Default 1.
     pub batch: usize,
+    /// Where the models keep their matrices and lazy its filter taps (also for the
+    /// mixer-only runs).
+    pub storage: WeightStorage,
 }
 
 /// Per-token latency of a run that waits for every token (one submit per token), in
@@ -180,6 +183,9 @@ pub struct BenchReport {
     /// Copy-kernel bandwidth of the device, GB/s (read + write bytes): the best of every
     /// copy measurement in the run.
     pub copy_gbps: f64,
+    /// Where the matrices (and lazy's filter taps) were kept: "buffer" or "texture"
+    /// ([`WeightStorage`], as chosen for this adapter).
+    pub weight_storage: String,
     /// The measurements.
     pub results: Vec<BenchResult>,
 }
@@ -199,6 +205,13 @@ pub fn run(
     let model = Model::random(cfg, spec.seed)?;
     let mut copy_gbps = 0f64;
     let mut results: Vec<BenchResult> = Vec::new();
+    // The mixer-only runs keep lazy's filter taps as a session would.
+    let textures = spec.storage.prefers_textures(ctx);
+    let mut storage = if textures {
+        WeightStorage::Texture
+    } else {
+        WeightStorage::Buffer
+    };
     if spec.mixer_only || spec.with_mixer {
         let kernels = MixerKernels::new(ctx)?;
         for &len in &spec.lens {
@@ -207,7 +220,7 @@ pub fn run(
                 let shape = (spec.layers * spec.dim, len, spec.tiles());
                 let copy = copy_bandwidth(ctx)?;
                 copy_gbps = copy_gbps.max(copy);
-                let mut r = time_mixer(ctx, &kernels, method, &filter, shape)?;
+                let mut r = time_mixer(ctx, &kernels, method, &filter, shape, textures)?;
                 r.copy_gbps_before = copy;
                 progress(&r);
                 results.push(r);
@@ -215,10 +228,12 @@ pub fn run(
         }
     }
     if !spec.mixer_only {
-        let mut models = vec![GpuModel::new(ctx, model.clone())?];
+        let upload = |m: Model, f| GpuModel::with_storage(ctx, m, f, spec.storage);
+        let mut models = vec![upload(model.clone(), WeightFormat::F32)?];
         if spec.f16 {
-            models.push(GpuModel::with_format(ctx, model, WeightFormat::F16)?);
+            models.push(upload(model, WeightFormat::F16)?);
         }
+        storage = models[0].storage();
         for &len in &spec.lens {
             for &method in &spec.methods {
                 for gm in &models {
@@ -253,6 +268,7 @@ pub fn run(
             dim: spec.dim,
         },
         copy_gbps,
+        weight_storage: storage.name().to_string(),
         results,
     })
 }
@@ -319,6 +335,7 @@ pub(crate) fn bench_mixer(
     method: Method,
     filter: &[f32],
     (channels, len, tiles): (usize, usize, Tiles),
+    textures: bool,
 ) -> Result<(Mixer, Vec<wgpu::Buffer>)> {
     let stride = filter.len() / channels;
     let k: Vec<f32> = (0..channels)
@@ -342,8 +359,7 @@ pub(crate) fn bench_mixer(
         fft_min_tile: tiles.fft_min_tile,
         spread: tiles.spread,
         spectra_budget: tiles.spectra_budget,
-        // As a session on this adapter would (WeightStorage::Auto).
-        textures: ctx.info.device_type == wgpu::DeviceType::Cpu,
+        textures,
     };
     let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
     Ok((mixer, vec![ones, z_last]))
@@ -378,16 +394,31 @@ fn time_mixer(
     method: Method,
     filter: &[f32],
     (channels, len, tiles): (usize, usize, Tiles),
+    textures: bool,
 ) -> Result<BenchResult> {
     let arena = |m: &Mixer| {
         let slots = STEPS_PER_SUBMIT * m.dispatches_per_token();
         ParamArena::new(ctx, kernels.param_layout(), slots)
     };
     let warm = len.min(256);
-    let (wm, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, warm, tiles))?;
+    let (wm, _keep) = bench_mixer(
+        ctx,
+        kernels,
+        method,
+        filter,
+        (channels, warm, tiles),
+        textures,
+    )?;
     run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm)?;
     drop(wm);
-    let (mixer, _keep) = bench_mixer(ctx, kernels, method, filter, (channels, len, tiles))?;
+    let (mixer, _keep) = bench_mixer(
+        ctx,
+        kernels,
+        method,
+        filter,
+        (channels, len, tiles),
+        textures,
+    )?;
     let mut arena = arena(&mixer);
     ctx.wait()?;
     let start = Instant::now();

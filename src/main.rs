@@ -7,7 +7,7 @@ use flashconv::model::write_f32;
 use flashconv::sampling::{top2_margin, SamplingParams};
 use flashconv::session::{
     batch_session_len, check_ids, session_len, CancelHandle, GenerateOptions, StopReason,
-    WeightFormat,
+    WeightFormat, WeightStorage,
 };
 use flashconv::tokenizer::{parse_ids, Tokenizer};
 use flashconv::{
@@ -129,6 +129,11 @@ struct ModelArg {
     /// default so tokens agree across devices.
     #[arg(long)]
     f16: bool,
+    /// Where the matrices (and lazy's filter taps) live: auto (textures on CPU
+    /// adapters such as lavapipe, which fetch texels much faster than buffer
+    /// elements; buffers elsewhere), buffer or texture. The logits are the same.
+    #[arg(long, default_value = "auto")]
+    weight_storage: WeightStorage,
     /// Consume the prompt (score: the input) token by token instead of as one batched
     /// forward pass with an FFT long convolution (the prefill; flash and none).
     #[arg(long)]
@@ -164,6 +169,11 @@ impl TileArgs {
 }
 
 impl ModelArg {
+    /// `model` on `ctx` with the weight format and storage these flags ask for.
+    fn upload(&self, ctx: &GpuContext, model: Model) -> Result<GpuModel> {
+        GpuModel::with_storage(ctx, model, weight_format(self.f16), self.weight_storage)
+    }
+
     /// Session options of `len` positions with `method` and these flags (the FFT
     /// threshold tuned for `ctx` unless given).
     fn session_options(
@@ -291,6 +301,10 @@ struct BenchArgs {
     /// End to end: run every method with f16 weights too (needs SHADER_F16).
     #[arg(long)]
     f16: bool,
+    /// Where the matrices and lazy's filter taps live: auto, buffer or texture (see
+    /// `generate --help`).
+    #[arg(long, default_value = "auto")]
+    weight_storage: WeightStorage,
     /// Time the mixer alone as well as end to end (both in one report).
     #[arg(long, conflicts_with = "mixer_only")]
     with_mixer: bool,
@@ -490,7 +504,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
     check_ids(&model.config, &prompt)?;
     let len = session_len(&model.config, prompt.len(), a.max_tokens)?;
     let ctx = device()?;
-    let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
+    let gm = a.model.upload(&ctx, model)?;
     let mut sopts = a.model.session_options(&ctx, method, len)?;
     sopts.tokens_per_submit = a.tokens_per_submit.max(1);
     let mut session = Session::new(&gm, sopts)?;
@@ -591,7 +605,7 @@ fn generate_batch(
     let rows: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
     let len = batch_session_len(&model.config, &rows, &opts)?;
     let ctx = device()?;
-    let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
+    let gm = a.model.upload(&ctx, model)?;
     let mut sopts = a.model.session_options(&ctx, method, len)?;
     sopts.tokens_per_submit = a.tokens_per_submit.max(1);
     sopts.batch = b;
@@ -682,7 +696,7 @@ fn score(a: ScoreArgs) -> Result<()> {
     }
     let (vp, d) = (c.padded_vocab(), c.d_model);
     let ctx = device()?;
-    let gm = GpuModel::with_format(&ctx, model, weight_format(a.model.f16))?;
+    let gm = a.model.upload(&ctx, model)?;
     // Logits come back in pieces of at most SCORE_ROWS positions, so the ring on the
     // device stays small (and within the binding limit) however long the sequence.
     const SCORE_ROWS: usize = 2048;
@@ -796,6 +810,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         f16: a.f16,
         with_mixer: a.with_mixer,
         batch: a.batch,
+        storage: a.weight_storage,
     };
     let ctx = device()?;
     let spec = BenchSpec {
@@ -894,6 +909,7 @@ fn print_report(
     json: Option<&std::path::Path>,
 ) -> Result<()> {
     println!("adapter: {}", report.device);
+    println!("weights (and lazy's filter taps) in: {}s", report.weight_storage);
     println!(
         "copy bandwidth: {:.2} GB/s (best of the run)",
         report.copy_gbps

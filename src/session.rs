@@ -60,6 +60,13 @@ pub enum WeightStorage {
 }
 
 impl WeightStorage {
+    /// Every choice, in the order of [`WeightStorage::name`]'s list.
+    pub const ALL: [WeightStorage; 3] = [
+        WeightStorage::Auto,
+        WeightStorage::Buffer,
+        WeightStorage::Texture,
+    ];
+
     /// "auto", "buffer" or "texture".
     pub fn name(self) -> &'static str {
         match self {
@@ -67,6 +74,30 @@ impl WeightStorage {
             WeightStorage::Buffer => "buffer",
             WeightStorage::Texture => "texture",
         }
+    }
+
+    /// Whether this choice puts read-only data in textures on `ctx`'s adapter (Auto:
+    /// on CPU adapters), before any size check.
+    pub fn prefers_textures(self, ctx: &GpuContext) -> bool {
+        match self {
+            WeightStorage::Auto => ctx.info.device_type == wgpu::DeviceType::Cpu,
+            WeightStorage::Buffer => false,
+            WeightStorage::Texture => true,
+        }
+    }
+}
+
+impl std::str::FromStr for WeightStorage {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        WeightStorage::ALL
+            .into_iter()
+            .find(|w| w.name() == s.trim())
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "unknown weight storage '{s}': use auto, buffer or texture"
+                ))
+            })
     }
 }
 
@@ -350,9 +381,7 @@ fn resolve_storage(
     let quads = largest_matrix_quads(model);
     let fits = ctx.linear_texture_fits(quads);
     Ok(match storage {
-        WeightStorage::Auto if fits && ctx.info.device_type == wgpu::DeviceType::Cpu => {
-            WeightStorage::Texture
-        }
+        WeightStorage::Auto if fits && storage.prefers_textures(ctx) => WeightStorage::Texture,
         WeightStorage::Auto => WeightStorage::Buffer,
         WeightStorage::Texture if !fits => {
             return Err(Error::Limit(format!(
