@@ -23,3 +23,21 @@ fn copy(@builtin(global_invocation_id) gid: vec3<u32>,
         dst[i] = src[i];
     }
 }
+
+// Read bandwidth from a texture (src/bench.rs, texture_read_bandwidth): every thread
+// sums texels i, i + threads, ... of a TEXTURE_WIDTH-wide rgba32float texture, as the
+// products read their weights on CPU adapters (gpu::LinearTexture). The texel index
+// split uses TEXTURE_WIDTH = 2048 (checked by src/bench.rs).
+@group(1) @binding(0) var tex: texture_2d<f32>;
+@group(1) @binding(1) var<storage, read_write> sums: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn texture_read(@builtin(global_invocation_id) gid: vec3<u32>,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+    let threads = nwg.x * 256u;
+    var acc = vec4<f32>(0.0);
+    for (var i = gid.x; i < p.n; i += threads) {
+        acc += textureLoad(tex, vec2<u32>(i & 2047u, i >> 11u), 0);
+    }
+    sums[gid.x] = acc;
+}

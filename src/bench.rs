@@ -186,6 +186,10 @@ pub struct BenchReport {
     /// Where the matrices (and lazy's filter taps) were kept: "buffer" or "texture"
     /// ([`WeightStorage`], as chosen for this adapter).
     pub weight_storage: String,
+    /// With weights in textures and an end-to-end run: read-only bandwidth from a
+    /// texture, GB/s ([`texture_read_bandwidth`]), the other reference for the floor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub texture_read_gbps: Option<f64>,
     /// The measurements.
     pub results: Vec<BenchResult>,
 }
@@ -242,7 +246,7 @@ pub fn run(
                     let mut r = time_generation(gm, method, len, spec.tiles(), spec.batch)?;
                     r.copy_gbps_before = copy;
                     r.weights = gm.format().name().into();
-                    r.floor_multiple = Some(gm.weight_bytes() as f64);
+                    r.floor_multiple = Some(gm.weight_bytes_per_token() as f64);
                     if spec.latency {
                         r.latency = token_latency(gm, method, len, spec.tiles())?;
                     }
@@ -253,6 +257,12 @@ pub fn run(
         }
     }
     lazy_mixer_rates(&mut results);
+    let none_ran = results.iter().any(|r| r.floor_multiple.is_some());
+    let texture_read_gbps = if none_ran && storage == WeightStorage::Texture {
+        Some(texture_read_bandwidth(ctx)?)
+    } else {
+        None
+    };
     // Weight bytes over the best bandwidth of the whole run: the floor per token.
     for r in &mut results {
         if let Some(bytes) = r.floor_multiple {
@@ -268,6 +278,7 @@ pub fn run(
             dim: spec.dim,
         },
         copy_gbps,
+        texture_read_gbps,
         weight_storage: storage.name().to_string(),
         results,
     })
@@ -623,6 +634,65 @@ pub fn copy_bandwidth(ctx: &GpuContext) -> Result<f64> {
         let s = start.elapsed().as_secs_f64();
         if run > 0 {
             best = best.max(2.0 * bytes as f64 / s / 1e9);
+        }
+    }
+    Ok(best)
+}
+
+// bench.wgsl's texture_read splits texel indices for this width.
+const _: () = assert!(crate::gpu::TEXTURE_WIDTH == 2048);
+
+/// Read-only bandwidth (GB/s) from a texture of up to [`COPY_BYTES`] (2048 x 8192
+/// rgba32float texels where the device allows, fewer rows otherwise): how fast the
+/// products can stream weights kept in textures ([`WeightStorage`]). On llvmpipe this
+/// outruns the copy kernel, whose storage-buffer loads and stores loop over the lanes.
+pub fn texture_read_bandwidth(ctx: &GpuContext) -> Result<f64> {
+    let width = crate::gpu::TEXTURE_WIDTH as u64;
+    let rows = (COPY_BYTES / (16 * width)).min(ctx.limits.max_texture_dimension_2d as u64);
+    let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("texture_read"),
+        size: wgpu::Extent3d {
+            width: width as u32,
+            height: rows as u32,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&Default::default());
+    const GROUPS: u32 = 256;
+    let sums = ctx.buffer_zeroed("texture_read sums", GROUPS as u64 * 256 * 16)?;
+    ctx.take_errors()?;
+    let access = [Access::Texture, Access::ReadWrite];
+    let kernel = Kernel::new(ctx, BENCH_WGSL, "texture_read", &access)?;
+    let bg = kernel.bind_resources(
+        ctx,
+        vec![
+            wgpu::BindingResource::TextureView(&view),
+            sums.as_entire_binding(),
+        ],
+    );
+    let texels = (width * rows) as u32;
+    let mut arena = ParamArena::new(ctx, &kernel.param_layout, 1);
+    let mut best = 0f64;
+    // The first run clears the texture (wgpu zeroes it on first use); then the best.
+    for run in 0..6 {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            dispatch(&mut pass, &mut arena, &kernel, &bg, &[texels], GROUPS)?;
+        }
+        arena.upload(ctx);
+        ctx.wait()?;
+        let start = Instant::now();
+        ctx.queue.submit([enc.finish()]);
+        ctx.wait()?;
+        if run > 0 {
+            best = best.max(16.0 * texels as f64 / start.elapsed().as_secs_f64() / 1e9);
         }
     }
     Ok(best)

@@ -909,7 +909,10 @@ fn print_report(
     json: Option<&std::path::Path>,
 ) -> Result<()> {
     println!("adapter: {}", report.device);
-    println!("weights (and lazy's filter taps) in: {}s", report.weight_storage);
+    println!(
+        "weights (and lazy's filter taps) in: {}s",
+        report.weight_storage
+    );
     println!(
         "copy bandwidth: {:.2} GB/s (best of the run)",
         report.copy_gbps
@@ -979,6 +982,9 @@ fn print_report(
             );
         }
     }
+    if let Some(t) = report.texture_read_gbps {
+        println!("texture read bandwidth: {t:.2} GB/s (read only, best of the run)");
+    }
     for r in report.results.iter().filter(|r| r.method == "none") {
         if let Some(m) = r.floor_multiple {
             println!(
@@ -986,6 +992,13 @@ fn print_report(
                  (weight bytes read per token / best copy bandwidth)",
                 r.len, r.weights
             );
+            if let Some(t) = report.texture_read_gbps {
+                println!(
+                    "L={}: the same time is {:.2}x weight bytes / texture read bandwidth",
+                    r.len,
+                    m * t / report.copy_gbps
+                );
+            }
         }
     }
     write_json(json, report)

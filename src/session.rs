@@ -297,7 +297,9 @@ fn fold_norm(w: &[f32], g: &[f32], b: &[f32], bias: Option<&[f32]>) -> (Vec<f32>
 #[derive(Debug)]
 enum Matrix {
     Buffer(wgpu::Buffer),
-    Texture(LinearTexture),
+    /// The texture, and the bytes of the packed matrix in it (the kernels read those,
+    /// not the padding of the last texture row).
+    Texture(LinearTexture, u64),
 }
 
 impl Matrix {
@@ -322,28 +324,40 @@ impl Matrix {
             }));
         }
         use wgpu::TextureFormat::{Rgba16Float, Rgba32Float};
-        let tex = match format {
+        let (tex, bytes) = match format {
             WeightFormat::F32 => {
-                ctx.linear_texture(name, bytemuck::cast_slice(packed), Rgba32Float)?
+                let bytes = bytemuck::cast_slice(packed);
+                (ctx.linear_texture(name, bytes, Rgba32Float)?, bytes.len())
             }
             WeightFormat::F16 => {
-                ctx.linear_texture(name, bytemuck::cast_slice(&half()), Rgba16Float)?
+                let half = half();
+                let bytes = bytemuck::cast_slice(&half);
+                (ctx.linear_texture(name, bytes, Rgba16Float)?, bytes.len())
             }
         };
-        Ok(Matrix::Texture(tex))
+        Ok(Matrix::Texture(tex, bytes as u64))
     }
 
     fn resource(&self) -> wgpu::BindingResource<'_> {
         match self {
             Matrix::Buffer(b) => b.as_entire_binding(),
-            Matrix::Texture(t) => wgpu::BindingResource::TextureView(&t.view),
+            Matrix::Texture(t, _) => wgpu::BindingResource::TextureView(&t.view),
         }
     }
 
+    /// Device memory taken.
     fn bytes(&self) -> u64 {
         match self {
             Matrix::Buffer(b) => b.size(),
-            Matrix::Texture(t) => t.bytes,
+            Matrix::Texture(t, _) => t.bytes,
+        }
+    }
+
+    /// Bytes a product reads (the texture's padding excluded).
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Matrix::Buffer(b) => b.size(),
+            Matrix::Texture(_, packed) => *packed,
         }
     }
 }
@@ -768,6 +782,23 @@ impl GpuModel {
             .sum();
         let vectors: u64 = m.layers.iter().map(|l| l.vecs.size()).sum();
         layers + vectors + m.embed.size() + m.ln_f.size()
+    }
+
+    /// Bytes of weights one token step reads: every matrix (as packed, without texture
+    /// padding), the layers' vectors, ln_f and one embedding row; what `bench` divides
+    /// by the device's bandwidth for the floor per token.
+    pub fn weight_bytes_per_token(&self) -> u64 {
+        let m = &self.inner;
+        let matrices: u64 = m
+            .layers
+            .iter()
+            .flat_map(|l| [&l.in_proj_w, &l.out_proj_w, &l.fc1_w, &l.fc2_w])
+            .chain([&m.lm_head])
+            .map(Matrix::bytes_read)
+            .sum();
+        let vectors: u64 = m.layers.iter().map(|l| l.vecs.size()).sum();
+        let row = 4 * m.model.config.d_model as u64;
+        matrices + vectors + m.ln_f.size() + row
     }
 }
 
