@@ -60,6 +60,8 @@ fn weight(i: u32) -> vec4<f32> { return w4[i]; }
 @group(1) @binding(4) var<storage, read_write> side: array<f32>;
 // matvec_gate: the z_acc arena.
 @group(1) @binding(5) var<storage, read> zacc: array<f32>;
+// Binding 2's buffer again, four columns per load (the one-row kernels' input).
+@group(1) @binding(6) var<storage, read> x4: array<vec4<f32>>;
 
 const WG: u32 = 64u;
 const ROWS: u32 = 1u;
@@ -252,6 +254,19 @@ fn single(kind: u32, lid: u32, wid: u32, stats: vec2<f32>, r: u32) {
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var i = 0u;
+    if (p.cols & 3u) == 0u && (row.in_off & 3u) == 0u {
+        // Four input columns per (shared-address) load: input() of PLAIN and NORM is
+        // x, minus the mean for NORM.
+        let mean = vec4<f32>(select(0.0, stats.x, kind == NORM));
+        for (var j = row.in_off / 4u; i < p.cols; i += 4u) {
+            let v = x4[j] - mean;
+            a0 += weight(widx(i, q)) * v.x;
+            a1 += weight(widx(i + 1u, q)) * v.y;
+            a0 += weight(widx(i + 2u, q)) * v.z;
+            a1 += weight(widx(i + 3u, q)) * v.w;
+            j += 1u;
+        }
+    }
     for (; i + 1u < p.cols; i += 2u) {
         a0 += weight(widx(i, q)) * input(kind, i, false, stats, row);
         a1 += weight(widx(i + 1u, q)) * input(kind, i + 1u, false, stats, row);

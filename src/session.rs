@@ -194,13 +194,14 @@ impl DenseKernels {
         use Access::{Read as R, ReadWrite as W};
         let source = matvec_source(format, storage, 1);
         let rows = matvec_source(format, storage, PREFILL_ROWS);
-        // One layout for them all: w4, vecs, x, dst, side, zacc (session_matvec.wgsl).
+        // One layout for them all: w4, vecs, x, dst, side, zacc, x4 (x again, as vec4s;
+        // session_matvec.wgsl).
         let w = match storage {
             WeightStorage::Texture => Access::Texture,
             _ => R,
         };
-        let k = |entry| Kernel::new(ctx, &source, entry, &[w, R, R, W, W, R]);
-        let kr = |entry| Kernel::new(ctx, &rows, entry, &[w, R, R, W, W, R]);
+        let k = |entry| Kernel::new(ctx, &source, entry, &[w, R, R, W, W, R, R]);
+        let kr = |entry| Kernel::new(ctx, &rows, entry, &[w, R, R, W, W, R, R]);
         Ok(DenseKernels {
             embed: Kernel::new(ctx, SESSION_WGSL, "embed", &[R, R, W])?,
             matvec: k("matvec")?,
@@ -363,14 +364,14 @@ impl Matrix {
 }
 
 /// A bind group of a `session_matvec.wgsl` kernel: the matrix `w`, then `rest` (vecs,
-/// input, dst, side, zacc).
+/// input, dst, side, zacc), then the input again (`x4`, read as vec4s).
 fn bind_matvec(
     ctx: &GpuContext,
     k: &Kernel,
     w: &Matrix,
     rest: [&wgpu::Buffer; 5],
 ) -> wgpu::BindGroup {
-    let buffers = rest.iter().map(|b| b.as_entire_binding());
+    let buffers = rest.iter().chain([&rest[1]]).map(|b| b.as_entire_binding());
     k.bind_resources(ctx, std::iter::once(w.resource()).chain(buffers).collect())
 }
 
