@@ -38,7 +38,7 @@ pub fn mixer_source() -> String {
 }
 
 /// The full source of the four-channel lazy kernel: parameter block, then kernel; with
-/// `textures`, the filter taps are a [`LinearTexture`] rather than a buffer.
+/// `textures`, the filter taps are a [`gpu::LinearTexture`] rather than a buffer.
 pub fn mixer_vec4_source(textures: bool) -> String {
     let source = format!("{MIXER_PARAMS_WGSL}\n{MIXER_VEC4_WGSL}");
     if !textures {
@@ -474,7 +474,7 @@ pub struct MixerIo<'a> {
     /// Bytes of filter spectra to precompute (smallest tile sides first); the other
     /// sides' spectra are computed on the GPU whenever a tile needs them. None: all.
     pub spectra_budget: Option<u64>,
-    /// Keep lazy's filter taps in textures ([`LinearTexture`]) where they fit, as the
+    /// Keep lazy's filter taps in textures ([`gpu::LinearTexture`]) where they fit, as the
     /// session does when its model's weights are in textures (CPU adapters).
     pub textures: bool,
 }
