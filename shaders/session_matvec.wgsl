@@ -32,7 +32,10 @@ struct Params {
     out_off: u32,  // element offset of the output vector in dst
     flags: u32,    // 1 = add bias, 2 = GELU, 4 = accumulate into dst, 8 = write the
                    // normalized input to side[side_off..] (matvec_norm), 16 = the u
-                   // buffer holds every position (prefill) rather than a ring of three
+                   // buffer holds every position (prefill) rather than a ring of three,
+                   // 32 = embed: row r's input is row tokens[t * batch + r] of x (the
+                   // embedding table; zacc holds the token ids), which workgroup 0
+                   // also copies to side (the residual stream): layer 0's in_proj
     bias_off: u32, // element offset of the bias in vecs
     eps: f32,      // matvec_norm: layer norm epsilon
     ln_off: u32,   // matvec_norm: offset of [weight cols | bias cols] in vecs
@@ -94,7 +97,9 @@ struct Row {
 
 fn row_of(r: u32) -> Row {
     let t = p.t + r / p.batch;
-    return Row(p.in_off + r * p.cols, p.out_off + r * p.n, p.side_off + r * p.cols, t, r % p.batch);
+    var in_off = p.in_off + r * p.cols;
+    if (p.flags & 32u) != 0u { in_off = bitcast<u32>(zacc[p.t * p.batch + r]) * p.cols; }
+    return Row(in_off, p.out_off + r * p.n, p.side_off + r * p.cols, t, r % p.batch);
 }
 
 fn gelu_tanh(v: f32) -> f32 {
@@ -135,6 +140,7 @@ fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
             // into W and its bias into the output bias, and `scaled` applies
             // 1/sqrt(var + eps) to the sums, so a column costs one load.
             let c = x[r.in_off + i] - stats.x;
+            if first && (p.flags & 32u) != 0u { side[r.side_off + i] = x[r.in_off + i]; }
             if first && (p.flags & 8u) != 0u {
                 let w = vecs[p.ln_off + i];
                 let b = vecs[p.ln_off + p.cols + i];

@@ -165,6 +165,9 @@ const FLAG_ACC: u32 = 4;
 const FLAG_SIDE: u32 = 8;
 /// The gate reads u_t from row t of a full buffer (prefill), not from a ring of three.
 const FLAG_ROWS: u32 = 16;
+/// Layer 0's in_proj looks up its input row in the embedding table by token id and
+/// writes it to the residual stream (`side`) itself: one dispatch fewer per token.
+const FLAG_EMBED: u32 = 32;
 /// LayerNorm epsilon of the blocks' norm1 and norm2 (HyenaDNA's default; ln_f's comes
 /// from the config).
 const BLOCK_NORM_EPS: f32 = 1e-5;
@@ -1061,7 +1064,8 @@ struct LayerBindGroups {
 
 #[derive(Debug)]
 struct SessionBindGroups {
-    embed: wgpu::BindGroup,
+    /// Layer 0's in_proj binds the embedding table as its input, the residual stream
+    /// as `side` and the token ids as `zacc` (FLAG_EMBED).
     layers: Vec<LayerBindGroups>,
     lm_head: wgpu::BindGroup,
     /// `[mode, arena row stride]` when out_proj computes the gate itself (one channel
@@ -1164,7 +1168,12 @@ impl Session {
             .iter()
             .enumerate()
             .map(|(l, w)| LayerBindGroups {
-                in_proj: bind(&dk.matvec_norm, &w.in_proj_w, [&w.vecs, &x, &u_ring[l]]),
+                in_proj: if l == 0 {
+                    let embed = [&w.vecs, &m.embed, &u_ring[0], &x, &tokens];
+                    bind_matvec(ctx, &dk.matvec_norm, &w.in_proj_w, embed)
+                } else {
+                    bind(&dk.matvec_norm, &w.in_proj_w, [&w.vecs, &x, &u_ring[l]])
+                },
                 out_proj: match &fused {
                     Some(g) => bind_matvec(
                         ctx,
@@ -1180,7 +1189,6 @@ impl Session {
             .collect();
         let lm_head = [&m.ln_f, &x, &logits, &hidden, &m.zero];
         let bg = SessionBindGroups {
-            embed: dk.embed.bind(ctx, &[&m.embed, &tokens, &x]),
             layers,
             lm_head: bind_matvec(ctx, &dk.matvec_norm, &m.lm_head, lm_head),
             gate: fused.map(|g| [g.mode, g.chans]),
@@ -1515,15 +1523,17 @@ impl Session {
         let dk = &m.dense;
         let pr = Products::new(c, self.bg.gate, b);
         let arena = &mut self.arena;
-        let embed = [d, (t * b) as u32, b as u32];
-        let groups = (b as u32 * d).div_ceil(256);
-        dispatch(pass, arena, &dk.embed, &self.bg.embed, &embed, groups)?;
         let slot = (t % 3 * b) as u32;
         for (l, bg) in self.bg.layers.iter().enumerate() {
-            let in_proj = Matvec {
+            let mut in_proj = Matvec {
                 out_off: slot * 3 * d,
                 ..pr.in_proj
             };
+            if l == 0 {
+                // The embedding lookup of position t, fused in (FLAG_EMBED).
+                in_proj.flags |= FLAG_EMBED;
+                in_proj.gate[1] = t as u32;
+            }
             in_proj.record_with(pass, arena, (dk, Product::Norm), &bg.in_proj, b)?;
             if let Some(gate) = pr.out_gate(l, t) {
                 gate.record_with(pass, arena, (dk, Product::Gate), &bg.out_proj, b)?;
