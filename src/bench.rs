@@ -411,25 +411,21 @@ fn time_mixer(
         let slots = STEPS_PER_SUBMIT * m.dispatches_per_token();
         ParamArena::new(ctx, kernels.param_layout(), slots)
     };
+    let mixer_of = |len| {
+        bench_mixer(
+            ctx,
+            kernels,
+            method,
+            filter,
+            (channels, len, tiles),
+            textures,
+        )
+    };
     let warm = len.min(256);
-    let (wm, _keep) = bench_mixer(
-        ctx,
-        kernels,
-        method,
-        filter,
-        (channels, warm, tiles),
-        textures,
-    )?;
+    let (wm, _keep) = mixer_of(warm)?;
     run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm)?;
     drop(wm);
-    let (mixer, _keep) = bench_mixer(
-        ctx,
-        kernels,
-        method,
-        filter,
-        (channels, len, tiles),
-        textures,
-    )?;
+    let (mixer, _keep) = mixer_of(len)?;
     let mut arena = arena(&mixer);
     ctx.wait()?;
     let start = Instant::now();

@@ -777,32 +777,29 @@ impl GpuModel {
     /// Bytes of weights on the device (shared by every session of this model).
     pub fn weight_bytes(&self) -> u64 {
         let m = &self.inner;
-        let layers: u64 = m
-            .layers
-            .iter()
-            .flat_map(|l| [&l.in_proj_w, &l.out_proj_w, &l.fc1_w, &l.fc2_w])
-            .chain([&m.lm_head])
-            .map(Matrix::bytes)
-            .sum();
-        let vectors: u64 = m.layers.iter().map(|l| l.vecs.size()).sum();
-        layers + vectors + m.embed.size() + m.ln_f.size()
+        self.matrix_bytes(Matrix::bytes) + self.vector_bytes() + m.embed.size()
     }
 
     /// Bytes of weights one token step reads: every matrix (as packed, without texture
     /// padding), the layers' vectors, ln_f and one embedding row; what `bench` divides
     /// by the device's bandwidth for the floor per token.
     pub fn weight_bytes_per_token(&self) -> u64 {
+        let row = 4 * self.inner.model.config.d_model as u64;
+        self.matrix_bytes(Matrix::bytes_read) + self.vector_bytes() + row
+    }
+
+    /// `bytes` summed over every matrix (the layers' and lm_head).
+    fn matrix_bytes(&self, bytes: fn(&Matrix) -> u64) -> u64 {
         let m = &self.inner;
-        let matrices: u64 = m
-            .layers
-            .iter()
-            .flat_map(|l| [&l.in_proj_w, &l.out_proj_w, &l.fc1_w, &l.fc2_w])
-            .chain([&m.lm_head])
-            .map(Matrix::bytes_read)
-            .sum();
-        let vectors: u64 = m.layers.iter().map(|l| l.vecs.size()).sum();
-        let row = 4 * m.model.config.d_model as u64;
-        matrices + vectors + m.ln_f.size() + row
+        let layers = m.layers.iter();
+        let matrices = layers.flat_map(|l| [&l.in_proj_w, &l.out_proj_w, &l.fc1_w, &l.fc2_w]);
+        matrices.chain([&m.lm_head]).map(bytes).sum()
+    }
+
+    /// Bytes of the layers' vectors and ln_f's.
+    fn vector_bytes(&self) -> u64 {
+        let m = &self.inner;
+        m.layers.iter().map(|l| l.vecs.size()).sum::<u64>() + m.ln_f.size()
     }
 }
 
