@@ -432,6 +432,12 @@ fn info() -> Result<()> {
         Ok(()) => println!("  meets flashconv's requirements (WebGPU default limits)"),
         Err(e) => println!("  {e}"),
     }
+    let storage = if WeightStorage::Auto.prefers_textures(&ctx) {
+        "in textures (a CPU adapter; where they fit max_texture_dimension_2d)"
+    } else {
+        "in storage buffers"
+    };
+    println!("  weights (--weight-storage auto): {storage}");
     let cache = flashconv::tuning::cache_path();
     let cache = cache
         .as_ref()
