@@ -303,7 +303,7 @@ fn lazy_mixer_rates(results: &mut [BenchResult]) {
     }
 }
 
-/// All layers' filters as one [M * D][len] array.
+/// All layers' filters as one `[M * D][len]` array.
 impl BenchSpec {
     /// The flash tile options of the spec.
     pub fn tiles(&self) -> Tiles {

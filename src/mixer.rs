@@ -457,14 +457,14 @@ pub struct Mixer {
 pub struct MixerIo<'a> {
     /// Each layer's filter `[D][len]` (f32).
     pub filters: &'a [Vec<f32>],
-    /// Each layer's `[short_w 9D | short_b 3D | diag D | ...]`, diag = k[0] + filter
+    /// Each layer's `[short_w 9D | short_b 3D | diag D | ...]`, diag = `k[0]` + filter
     /// bias (the session appends out_proj's bias for its fused kernel).
     pub params: &'a [wgpu::Buffer],
-    /// Ring of the last three in_proj outputs of each layer, [M][3][3D].
+    /// Ring of the last three in_proj outputs of each layer, `[M][3][3D]`.
     pub u_ring: &'a [wgpu::Buffer],
-    /// x0 gate of the current layer [D].
+    /// x0 gate of the current layer `[D]`.
     pub x0: &'a wgpu::Buffer,
-    /// Mixer output y = z * x0 [D].
+    /// Mixer output y = z * x0 `[D]`.
     pub y: &'a wgpu::Buffer,
     /// Flash tiles of this side and larger use FFTs; smaller ones the direct product.
     pub fft_min_tile: usize,
@@ -1252,7 +1252,7 @@ impl Mixer {
     }
 
     /// Records the prefill convolution of the adjacent `layers` (their v history over
-    /// the whole prompt must be written): z_acc[j] += sum_{s<j} k[j - s] v_s for every
+    /// the whole prompt must be written): `z_acc[j] += sum_{s<j} k[j - s] v_s` for every
     /// prompt position j. One job per channel group the layers' channels touch.
     pub fn record_prefill_conv(
         &self,

@@ -48,46 +48,46 @@ const REEXPORT: &str = "the file is corrupt or not safetensors: download or expo
 /// The weights of one Hyena block (all f32, row-major as in PyTorch).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
-    /// `norm1.weight` [D]
+    /// `norm1.weight` `[D]`
     pub norm1_w: Vec<f32>,
-    /// `norm1.bias` [D]
+    /// `norm1.bias` `[D]`
     pub norm1_b: Vec<f32>,
     /// `mixer.in_proj.weight` [3D, D]
     pub in_proj_w: Vec<f32>,
-    /// `mixer.in_proj.bias` [3D]
+    /// `mixer.in_proj.bias` `[3D]`
     pub in_proj_b: Vec<f32>,
     /// `mixer.short_filter.weight` [3D, 1, 3]
     pub short_w: Vec<f32>,
-    /// `mixer.short_filter.bias` [3D]
+    /// `mixer.short_filter.bias` `[3D]`
     pub short_b: Vec<f32>,
     /// `mixer.out_proj.weight` [D, D]
     pub out_proj_w: Vec<f32>,
-    /// `mixer.out_proj.bias` [D]
+    /// `mixer.out_proj.bias` `[D]`
     pub out_proj_b: Vec<f32>,
-    /// `mixer.filter_fn.bias` [D]: the long convolution's per-channel skip term.
+    /// `mixer.filter_fn.bias` `[D]`: the long convolution's per-channel skip term.
     pub filter_bias: Vec<f32>,
     /// `mixer.filter_fn.pos_emb.z` [max_seq_len, emb_dim]
     pub pos_z: Vec<f32>,
-    /// `mixer.filter_fn.pos_emb.t` [max_seq_len]
+    /// `mixer.filter_fn.pos_emb.t` `[max_seq_len]`
     pub pos_t: Vec<f32>,
     /// `mixer.filter_fn.implicit_filter.{0,2,4,..}`: (weight [out, in], bias) pairs; the
     /// last has no bias.
     pub implicit: Vec<(Vec<f32>, Option<Vec<f32>>)>,
-    /// The shared Sin frequency [filter_order].
+    /// The shared Sin frequency `[filter_order]`.
     pub freq: Vec<f32>,
-    /// `mixer.filter_fn.modulation.deltas` [D]
+    /// `mixer.filter_fn.modulation.deltas` `[D]`
     pub deltas: Vec<f32>,
-    /// `norm2.weight` [D]
+    /// `norm2.weight` `[D]`
     pub norm2_w: Vec<f32>,
-    /// `norm2.bias` [D]
+    /// `norm2.bias` `[D]`
     pub norm2_b: Vec<f32>,
     /// `mlp.fc1.weight` [d_inner, D]
     pub fc1_w: Vec<f32>,
-    /// `mlp.fc1.bias` [d_inner]
+    /// `mlp.fc1.bias` `[d_inner]`
     pub fc1_b: Vec<f32>,
     /// `mlp.fc2.weight` [D, d_inner]
     pub fc2_w: Vec<f32>,
-    /// `mlp.fc2.bias` [D]
+    /// `mlp.fc2.bias` `[D]`
     pub fc2_b: Vec<f32>,
 }
 
@@ -100,9 +100,9 @@ pub struct Model {
     pub embed: Vec<f32>,
     /// The blocks.
     pub layers: Vec<Layer>,
-    /// `hyena.backbone.ln_f.weight` [D]
+    /// `hyena.backbone.ln_f.weight` `[D]`
     pub ln_f_w: Vec<f32>,
-    /// `hyena.backbone.ln_f.bias` [D]
+    /// `hyena.backbone.ln_f.bias` `[D]`
     pub ln_f_b: Vec<f32>,
     /// `lm_head.weight` [V_pad, D]
     pub lm_head: Vec<f32>,
@@ -483,7 +483,7 @@ impl Model {
 
 /// HF `HyenaPositionalEmbedding` as initialised: `z = [t, cos(-f w), sin(-f w)]` with
 /// `t = linspace(0, 1, L)`, `w = 2 pi k / L`, `f = linspace(1e-4, bands - 1, bands)`.
-/// Returns (`z` [L, emb_dim], `t` [L]). Checkpoints store `z` and `t`; this is only for
+/// Returns (`z` `[L, emb_dim]`, `t` `[L]`). Checkpoints store `z` and `t`; this is only for
 /// random models (and checkpoints that lack them).
 pub fn positional_embedding(len: usize, emb_dim: usize) -> (Vec<f32>, Vec<f32>) {
     let bands = emb_dim.saturating_sub(1) / 2;

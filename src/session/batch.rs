@@ -33,7 +33,7 @@ impl Row<'_> {
 }
 
 impl Session {
-    /// Generates after each of the session's B prompts ([`SessionOptions::batch`]
+    /// Generates after each of the session's B prompts ([`SessionOptions::batch`](crate::SessionOptions::batch)
     /// sequences, prompts of any lengths, `opts[b]` for sequence b: its own
     /// `max_tokens`, sampling, seed, stop ids and cancellation), calling `on_token(b, id)`
     /// as tokens arrive. Every position runs for all sequences at once (the projections
