@@ -605,31 +605,35 @@ pub fn copy_bandwidth(ctx: &GpuContext) -> Result<f64> {
         .collect();
     let n = (piece / 16) as u32;
     let mut arena = ParamArena::new(ctx, &kernel.param_layout, groups.len());
+    // Bytes read and written.
+    best_rate(ctx, &mut arena, 2 * bytes, |pass, arena| {
+        for bg in &groups {
+            dispatch(pass, arena, &kernel, bg, &[n], n.div_ceil(256 * 16))?;
+        }
+        Ok(())
+    })
+}
+
+/// Best GB/s (`bytes` over the seconds of one submit-and-wait) of the work `record`
+/// records, over 5 timed runs after one untimed run (which touches every page, or lets
+/// wgpu clear a new texture).
+fn best_rate(
+    ctx: &GpuContext,
+    arena: &mut ParamArena,
+    bytes: u64,
+    mut record: impl FnMut(&mut wgpu::ComputePass<'_>, &mut ParamArena) -> Result<()>,
+) -> Result<f64> {
     let mut best = 0f64;
-    // The first run touches every page; the best of the rest is the device's bandwidth.
     for run in 0..6 {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for bg in &groups {
-                dispatch(
-                    &mut pass,
-                    &mut arena,
-                    &kernel,
-                    bg,
-                    &[n],
-                    n.div_ceil(256 * 16),
-                )?;
-            }
-        }
+        record(&mut enc.begin_compute_pass(&Default::default()), arena)?;
         arena.upload(ctx);
         ctx.wait()?;
         let start = Instant::now();
         ctx.queue.submit([enc.finish()]);
         ctx.wait()?;
-        let s = start.elapsed().as_secs_f64();
         if run > 0 {
-            best = best.max(2.0 * bytes as f64 / s / 1e9);
+            best = best.max(bytes as f64 / start.elapsed().as_secs_f64() / 1e9);
         }
     }
     Ok(best)
@@ -674,24 +678,9 @@ pub fn texture_read_bandwidth(ctx: &GpuContext) -> Result<f64> {
     );
     let texels = (width * rows) as u32;
     let mut arena = ParamArena::new(ctx, &kernel.param_layout, 1);
-    let mut best = 0f64;
-    // The first run clears the texture (wgpu zeroes it on first use); then the best.
-    for run in 0..6 {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            dispatch(&mut pass, &mut arena, &kernel, &bg, &[texels], GROUPS)?;
-        }
-        arena.upload(ctx);
-        ctx.wait()?;
-        let start = Instant::now();
-        ctx.queue.submit([enc.finish()]);
-        ctx.wait()?;
-        if run > 0 {
-            best = best.max(16.0 * texels as f64 / start.elapsed().as_secs_f64() / 1e9);
-        }
-    }
-    Ok(best)
+    best_rate(ctx, &mut arena, 16 * texels as u64, |pass, arena| {
+        dispatch(pass, arena, &kernel, &bg, &[texels], GROUPS)
+    })
 }
 
 /// One size of `flashconv bench-fft`.

@@ -590,7 +590,7 @@ pub fn describe_wgpu_error(e: &wgpu::Error) -> String {
 }
 
 /// Texels per row of a [`LinearTexture`] (a power of two, so that the shader splits an
-/// index with a mask and a shift: [`linear_texel_wgsl`]). 2048 keeps the padding of a
+/// index with a mask and a shift: [`linear_texture_wgsl`]). 2048 keeps the padding of a
 /// small array under 32 KiB and lets 2048 x 8192 texels (256 MiB of f32) fit WebGPU's
 /// default limit.
 pub const TEXTURE_WIDTH: u32 = 2048;
@@ -602,7 +602,7 @@ pub fn texture_rows(texels: usize) -> usize {
 
 /// A read-only array of `vec4`s stored as a 2D texture, [`TEXTURE_WIDTH`] texels a row,
 /// element i at texel (i mod width, i / width). Kernels read it with `textureLoad`
-/// ([`linear_texel_wgsl`]): on llvmpipe a texture fetch is a vector gather, where a
+/// ([`linear_texture_wgsl`]): on llvmpipe a texture fetch is a vector gather, where a
 /// storage-buffer load is a loop over the SIMD lanes (a read-only stream measured
 /// 14 GB/s from a texture against 2.9 GB/s from a buffer on a 2-core EPYC).
 #[derive(Debug)]
@@ -613,12 +613,17 @@ pub struct LinearTexture {
     pub bytes: u64,
 }
 
-/// WGSL expression that reads element `index` (a `u32` expression) of the
-/// [`LinearTexture`] bound as `texture` (a `texture_2d<f32>`).
-pub fn linear_texel_wgsl(texture: &str, index: &str) -> String {
+/// WGSL that binds a [`LinearTexture`] as `var` (group 1, `binding`) and defines
+/// `fn accessor(i: u32) -> vec4<f32>` reading its element i: what a kernel's buffer
+/// binding and accessor are swapped for when the data lives in a texture.
+pub fn linear_texture_wgsl(binding: u32, var: &str, accessor: &str) -> String {
     let shift = TEXTURE_WIDTH.trailing_zeros();
     let mask = TEXTURE_WIDTH - 1;
-    format!("textureLoad({texture}, vec2<u32>(({index}) & {mask}u, ({index}) >> {shift}u), 0)")
+    format!(
+        "@group(1) @binding({binding}) var {var}: texture_2d<f32>;\n\
+         fn {accessor}(i: u32) -> vec4<f32> {{ \
+         return textureLoad({var}, vec2<u32>(i & {mask}u, i >> {shift}u), 0); }}"
+    )
 }
 
 /// How a kernel binds one resource of its group 1.

@@ -47,11 +47,7 @@ pub fn mixer_vec4_source(textures: bool) -> String {
     let buffer = "@group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
 fn ktap(i: u32) -> vec4<f32> { return k4[i]; }";
     debug_assert!(source.contains(buffer), "mixer_vec4.wgsl lacks `{buffer}`");
-    let texture = format!(
-        "@group(1) @binding(1) var k4: texture_2d<f32>;\nfn ktap(i: u32) -> vec4<f32> {{ return {}; }}",
-        gpu::linear_texel_wgsl("k4", "i")
-    );
-    source.replace(buffer, &texture)
+    source.replace(buffer, &gpu::linear_texture_wgsl(1, "k4", "ktap"))
 }
 
 /// The full source of the tile kernels: the FFT library, then the tiles.

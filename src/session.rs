@@ -108,10 +108,7 @@ fn weight(i: u32) -> vec4<f32> { return vec4<f32>(w4[i]); }";
 
 /// The weights as a texture (either format: the texture's texel format converts).
 fn weights_texture_wgsl() -> String {
-    format!(
-        "@group(1) @binding(0) var w4: texture_2d<f32>;\nfn weight(i: u32) -> vec4<f32> {{ return {}; }}",
-        gpu::linear_texel_wgsl("w4", "i")
-    )
+    gpu::linear_texture_wgsl(0, "w4", "weight")
 }
 
 /// Rows per workgroup of the matrix products over several rows, a prefill's positions
