@@ -712,20 +712,28 @@ pub struct FftBenchReport {
     /// The adapter measured (flattened into the report's JSON).
     #[serde(flatten)]
     pub device: DeviceInfo,
+    /// The `--max-radix` cap on the passes' radix, if one was set.
+    pub max_radix: Option<usize>,
     /// One entry per size.
     pub results: Vec<FftBenchResult>,
 }
 
 /// Batched complex FFT throughput on the GPU next to single-threaded rustfft on the
 /// CPU, for each size in `sizes` with `elements / N` transforms per batch (at least 1),
-/// the same random data for both. `progress` receives each finished size.
+/// the same random data for both; passes of radix at most 2^`max_radix_log2` where
+/// given ([`crate::fft::FftPlanner::set_max_radix_log2`]), else the planner's choice.
+/// `progress` receives each finished size.
 pub fn fft_throughput(
     ctx: &GpuContext,
     sizes: &[usize],
     elements: usize,
+    max_radix_log2: Option<u32>,
     mut progress: impl FnMut(&FftBenchResult),
 ) -> Result<FftBenchReport> {
     let mut planner = crate::fft::FftPlanner::new(ctx)?;
+    if let Some(log2) = max_radix_log2 {
+        planner.set_max_radix_log2(log2);
+    }
     let mut results = Vec::with_capacity(sizes.len());
     for &n in sizes {
         let plan = planner.plan(n)?;
@@ -750,6 +758,7 @@ pub fn fft_throughput(
     Ok(FftBenchReport {
         schema_version: 1,
         device: DeviceInfo::of(ctx),
+        max_radix: max_radix_log2.map(|l| 1 << l),
         results,
     })
 }

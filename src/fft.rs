@@ -7,7 +7,9 @@
 //! leaves the result in the data buffer). Every thread carries two adjacent butterflies
 //! of one transform in the halves of `vec4`s, so every buffer access moves two complex
 //! values. Sizes 2, 4 and 8 are one pass, one thread per transform. `pass_radices`
-//! picks the fewest passes (at most four); see [`FftPlanner::set_max_radix_log2`].
+//! picks the fewest passes of radix at most 16 (at most four passes, so 2^17 and up get
+//! larger radices; two passes up to 2^11 on CPU adapters); see
+//! [`FftPlanner::set_max_radix_log2`].
 //!
 //! Why not workgroup memory, as the earlier design did (four-step with a radix-8
 //! transform of up to 2048 points per workgroup): on Mesa's lavapipe, which CI and
@@ -94,6 +96,21 @@ const FG_WG: u32 = 64;
 /// Largest pass radix (log2) the kernels have.
 const MAX_PASS_LOG2: u32 = 6;
 
+/// Largest pass radix (log2) of a size-2^`l` plan unless set: 16, where 16 vec4 values
+/// per thread keep register use moderate on GPUs. On lavapipe a radix-16 pass over 2^22
+/// complex values takes about 7 ms, near what its loads and stores alone cost, while
+/// radix 32 and 64 take 13 and 20 ms (with one butterfly per thread as with two), so
+/// four passes of 16 beat three of 64/32/32 at N = 2^16 (27 against 37 ms). Up to 2^11
+/// CPU adapters take two passes (radix up to 64) instead of three: the smaller radices
+/// of a third pass cost more per element there.
+fn default_radix_log2(l: u32, cpu: bool) -> u32 {
+    if cpu && l <= 11 {
+        MAX_PASS_LOG2
+    } else {
+        4
+    }
+}
+
 /// Most passes a plan uses: the mixer sizes its parameter arena for two FFTs of at most
 /// this many dispatches per tile.
 const MAX_PASSES: u32 = 4;
@@ -119,7 +136,8 @@ pub struct FftPlanner {
     first: Arc<Kernel>,
     twiddles: Option<(wgpu::Buffer, usize)>,
     dummy: wgpu::Buffer,
-    max_radix_log2: u32,
+    /// Set by [`FftPlanner::set_max_radix_log2`]; else [`default_radix_log2`].
+    max_radix_log2: Option<u32>,
     ctx: GpuContext,
 }
 
@@ -139,22 +157,17 @@ impl FftPlanner {
             first,
             twiddles: None,
             dummy: ctx.buffer_zeroed("fft dummy scratch", 16)?,
-            max_radix_log2: if ctx.info.device_type == wgpu::DeviceType::Cpu {
-                MAX_PASS_LOG2
-            } else {
-                4
-            },
+            max_radix_log2: None,
             ctx: ctx.clone(),
         })
     }
 
     /// Caps the radix of the plans made from now on at 2^`log2` (clamped to 4..=64;
     /// sizes that would need more than four passes still get larger radices). The
-    /// default is 64 on CPU adapters (lavapipe), where every pass through the buffers
-    /// costs more than registers, and 16 elsewhere, where 16 vec4 values per thread keep
-    /// register use moderate.
+    /// default is 16, and 64 for sizes up to 2^11 on CPU adapters (two passes);
+    /// `flashconv bench-fft --max-radix` compares the caps.
     pub fn set_max_radix_log2(&mut self, log2: u32) {
-        self.max_radix_log2 = log2.clamp(2, MAX_PASS_LOG2);
+        self.max_radix_log2 = Some(log2.clamp(2, MAX_PASS_LOG2));
     }
 
     /// Layout of the kernels' parameter group (group 0), for [`ParamArena::new`].
@@ -194,7 +207,11 @@ impl FftPlanner {
                 last: true,
             }]
         } else {
-            let radices = pass_radices(log2n, self.max_radix_log2);
+            let cpu = self.ctx.info.device_type == wgpu::DeviceType::Cpu;
+            let cap = self
+                .max_radix_log2
+                .unwrap_or_else(|| default_radix_log2(log2n, cpu));
+            let radices = pass_radices(log2n, cap);
             let count = radices.len();
             let mut lns = 0;
             radices

@@ -330,6 +330,11 @@ struct BenchFftArgs {
     /// batch 64 at N = 2^16.
     #[arg(long, default_value_t = 1 << 22)]
     elements: usize,
+    /// Largest radix of a pass (4, 8, 16, 32 or 64; sizes that would need more than
+    /// four passes get larger ones), to compare fewer, larger passes with more, smaller
+    /// ones [default: the planner's, 16; 64 up to 2^11 on CPU adapters].
+    #[arg(long)]
+    max_radix: Option<u32>,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -1023,6 +1028,14 @@ fn bench_fft(a: BenchFftArgs) -> Result<()> {
             a.elements
         )));
     }
+    if let Some(r) = a
+        .max_radix
+        .filter(|r| !r.is_power_of_two() || !(4..=64).contains(r))
+    {
+        return Err(Error::input(format!(
+            "--max-radix {r}: give 4, 8, 16, 32 or 64"
+        )));
+    }
     let sizes: Vec<usize> = (a.min_log2..=a.max_log2).map(|l| 1 << l).collect();
     let ctx = device()?;
     eprintln!("bench-fft on {}", ctx.describe());
@@ -1030,7 +1043,8 @@ fn bench_fft(a: BenchFftArgs) -> Result<()> {
         sizes.len() as u64,
         "{elapsed_precise} [{bar:30}] {pos}/{len} sizes",
     );
-    let report = bench::fft_throughput(&ctx, &sizes, a.elements, |_| bar.inc(1))?;
+    let log2r = a.max_radix.map(u32::trailing_zeros);
+    let report = bench::fft_throughput(&ctx, &sizes, a.elements, log2r, |_| bar.inc(1))?;
     bar.finish_and_clear();
     println!("adapter: {}", report.device);
     println!("| N | batch | passes | GPU ms | GPU GFLOP/s | rustfft 1 thread ms | rustfft GFLOP/s | GPU / rustfft |");
@@ -1048,7 +1062,12 @@ fn bench_fft(a: BenchFftArgs) -> Result<()> {
             r.ratio
         );
     }
-    println!("(5 N log2 N flops per transform; best of 5 timed rounds after a warm-up)");
+    let radix = a
+        .max_radix
+        .map_or("the planner's".into(), |r| format!("up to {r}"));
+    println!(
+        "(5 N log2 N flops per transform; pass radices: {radix}; best of 5 timed rounds after a warm-up)"
+    );
     write_json(a.json.as_deref(), &report)
 }
 
