@@ -15,6 +15,11 @@
 @group(1) @binding(4) var<storage, read_write> w1: array<f32>;
 @group(1) @binding(5) var<storage, read_write> w2: array<f32>;
 
+// Where gate4 and bench_step4 store the quad i of v_t (quad i of the arena): nowhere,
+// unless src/mixer.rs swaps this line for an rgba32float texture (lazy on CPU adapters,
+// which then reads its v history from that texture).
+fn vstore4(i: u32, x: vec4<f32>) {}
+
 const WG: u32 = 256u;
 var<workgroup> red: array<f32, 256>;
 
@@ -39,6 +44,23 @@ fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
     var z = 0.0;
     if p.mode == 0u { z = r2[p.t * p.chans + g]; }
     w2[c] = gate_y(c, xv.x, xv.y, z);
+}
+
+// gate4: the gate of lazy (mode 2) with its v history in a texture, four channels per
+// thread (count, col0 and chans multiples of 4): x0 and v as `gate` stores them, and
+// the quad's v_t in the texture.
+@compute @workgroup_size(64)
+fn gate4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if 4u * gid.x >= p.count { return; }
+    var v = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let i = 4u * gid.x + j;
+        let xv = gate_x0_v(p.c0 + i, p.t, 0u);
+        w0[p.t * p.chans + p.col0 + i] = xv.y;
+        w1[p.c0 + i] = xv.x;
+        v[j] = xv.y;
+    }
+    vstore4((p.t * p.chans + p.col0) / 4u + gid.x, v);
 }
 
 // lazy: the direct causal sum at step t, one thread per channel (no barriers; threads
@@ -133,6 +155,14 @@ fn hash32(x: u32) -> u32 {
     return (word >> 22u) ^ word;
 }
 
+// The benchmark's v_t of channel c (w1 holds z_{t-1}).
+fn bench_v(c: u32) -> f32 {
+    let noise = f32(hash32(c ^ hash32(p.t)) >> 8u) * (1.0 / 16777216.0) - 0.5;
+    var prev = 0.0;
+    if p.t > 0u { prev = w1[c]; }
+    return tanh(prev) + 0.1 * noise;
+}
+
 // bench_step (mixer-only benchmark): every channel is a chain through the convolution,
 // v_t = tanh(z_{t-1}) + noise, so nothing can be precomputed. Then z_t is completed from
 // z_acc (mode 0), the diagonal only (mode 1), or left to the lazy kernel (mode 2).
@@ -145,13 +175,24 @@ fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
     if i >= p.count { return; }
     let c = p.c0 + i;
     let g = p.col0 + i;
-    let noise = f32(hash32(c ^ hash32(p.t)) >> 8u) * (1.0 / 16777216.0) - 0.5;
-    var prev = 0.0;
-    if p.t > 0u { prev = w1[c]; }
-    let v = tanh(prev) + 0.1 * noise;
+    let v = bench_v(c);
     w0[p.t * p.chans + g] = v;
     if p.mode == 2u { return; }
     var z = 0.0;
     if p.mode == 0u { z = r2[p.t * p.chans + g]; }
     w1[c] = gate_y(c, 1.0, v, z);
+}
+
+// bench_step4: bench_step for lazy (mode 2) with its v history in a texture, four
+// channels per thread, like gate4.
+@compute @workgroup_size(64)
+fn bench_step4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if 4u * gid.x >= p.count { return; }
+    var v = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let i = 4u * gid.x + j;
+        v[j] = bench_v(p.c0 + i);
+        w0[p.t * p.chans + p.col0 + i] = v[j];
+    }
+    vstore4((p.t * p.chans + p.col0) / 4u + gid.x, v);
 }

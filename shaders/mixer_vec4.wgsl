@@ -3,8 +3,10 @@
 // software rasterisers such as lavapipe turn into far fewer memory operations. Same
 // bindings and parameters as `lazy` (time-major arenas, channel g of t at t * C + g).
 
+// The v history and the filter taps (src/mixer.rs swaps each pair of lines for a
+// texture on CPU adapters: the gate then also stores v_t in the v texture).
 @group(1) @binding(0) var<storage, read> v4: array<vec4<f32>>;
-// The filter taps (src/mixer.rs swaps these two lines for a texture on CPU adapters).
+fn vtap(i: u32) -> vec4<f32> { return v4[i]; }
 @group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
 fn ktap(i: u32) -> vec4<f32> { return k4[i]; }
 @group(1) @binding(2) var<storage, read> prm: array<f32>;
@@ -36,10 +38,10 @@ fn lazy_block(q: u32, last: u32, lo: u32, hi: u32) -> array<vec4<f32>, 4> {
     var vi = lo * c4 + g + q;
     var ki = (p.t - lo) * c4 + g + q;
     for (var s = lo; s < hi; s++) {
-        a0 += ktap(ki) * v4[vi];
-        a1 += ktap(ki + o1) * v4[vi + o1];
-        a2 += ktap(ki + o2) * v4[vi + o2];
-        a3 += ktap(ki + o3) * v4[vi + o3];
+        a0 += ktap(ki) * vtap(vi);
+        a1 += ktap(ki + o1) * vtap(vi + o1);
+        a2 += ktap(ki + o2) * vtap(vi + o2);
+        a3 += ktap(ki + o3) * vtap(vi + o3);
         ki -= c4;
         vi += c4;
     }
@@ -70,6 +72,6 @@ fn lazy4(@builtin(local_invocation_id) lid: vec3<u32>,
     let c = p.c0 + 4u * quad;
     let dg = vec4<f32>(prm[12u * p.d + c], prm[12u * p.d + c + 1u],
                        prm[12u * p.d + c + 2u], prm[12u * p.d + c + 3u]);
-    let z = sum + dg * v4[p.t * (p.chans / 4u) + p.col0 / 4u + quad];
+    let z = sum + dg * vtap(p.t * (p.chans / 4u) + p.col0 / 4u + quad);
     for (var j = 0u; j < 4u; j++) { y[c + j] = z[j] * x0[c + j]; }
 }

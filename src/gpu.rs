@@ -427,6 +427,41 @@ impl GpuContext {
         })
     }
 
+    /// A zeroed `rgba32float` [`LinearTexture`] of `texels` texels that kernels write
+    /// with `textureStore` ([`Access::TextureWrite`], [`linear_store_wgsl`]) and later
+    /// dispatches read ([`Access::Texture`], [`linear_texture_wgsl`]): lazy's v history
+    /// on CPU adapters.
+    pub fn linear_texture_rw(&self, label: &str, texels: usize) -> Result<LinearTexture> {
+        if !self.linear_texture_fits(texels) {
+            return Err(Error::Limit(format!(
+                "'{label}' needs a texture of {TEXTURE_WIDTH} x {} texels and {} allows {} \
+                 per side",
+                texture_rows(texels),
+                self.describe(),
+                self.limits.max_texture_dimension_2d
+            )));
+        }
+        let rows = texture_rows(texels);
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: TEXTURE_WIDTH,
+                height: rows as u32,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+            view_formats: &[],
+        });
+        Ok(LinearTexture {
+            view: texture.create_view(&Default::default()),
+            bytes: (rows * TEXTURE_WIDTH as usize * 16) as u64,
+        })
+    }
+
     /// A buffer the CPU can map for reading, of `size` bytes (for [`GpuContext::read_via`]).
     pub fn staging_buffer(&self, size: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -600,11 +635,12 @@ pub fn texture_rows(texels: usize) -> usize {
     texels.div_ceil(TEXTURE_WIDTH as usize).max(1)
 }
 
-/// A read-only array of `vec4`s stored as a 2D texture, [`TEXTURE_WIDTH`] texels a row,
-/// element i at texel (i mod width, i / width). Kernels read it with `textureLoad`
-/// ([`linear_texture_wgsl`]): on llvmpipe a texture fetch is a vector gather, where a
-/// storage-buffer load is a loop over the SIMD lanes (a read-only stream measured
-/// 14 GB/s from a texture against 2.9 GB/s from a buffer on a 2-core EPYC).
+/// An array stored as a 2D texture, [`TEXTURE_WIDTH`] texels a row, element i at texel
+/// (i mod width, i / width): `vec4`s uploaded once ([`GpuContext::linear_texture`]), or
+/// written by kernels ([`GpuContext::linear_texture_rw`]). Kernels read it with
+/// `textureLoad` ([`linear_texture_wgsl`]): on llvmpipe a texture fetch is a vector
+/// gather, where a storage-buffer load is a loop over the SIMD lanes (a read-only stream
+/// measured 14 GB/s from a texture against 2.9 GB/s from a buffer on a 2-core EPYC).
 #[derive(Debug)]
 pub struct LinearTexture {
     /// The view kernels bind ([`Access::Texture`]).
@@ -626,6 +662,19 @@ pub fn linear_texture_wgsl(binding: u32, var: &str, accessor: &str) -> String {
     )
 }
 
+/// WGSL that binds a [`LinearTexture`] for writing as `var` (group 1, `binding`,
+/// [`Access::TextureWrite`]) and defines `fn store(i: u32, x: vec4<f32>)` writing its
+/// element i.
+pub fn linear_store_wgsl(binding: u32, var: &str, store: &str) -> String {
+    let shift = TEXTURE_WIDTH.trailing_zeros();
+    let mask = TEXTURE_WIDTH - 1;
+    format!(
+        "@group(1) @binding({binding}) var {var}: texture_storage_2d<rgba32float, write>;\n\
+         fn {store}(i: u32, x: vec4<f32>) {{ \
+         textureStore({var}, vec2<u32>(i & {mask}u, i >> {shift}u), x); }}"
+    )
+}
+
 /// How a kernel binds one resource of its group 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -637,6 +686,9 @@ pub enum Access {
     /// that llvmpipe fetches with vector gathers, where storage-buffer loads are a loop
     /// over the SIMD lanes (see [`WeightStorage`](crate::session::WeightStorage)).
     Texture,
+    /// `texture_storage_2d<rgba32float, write>`: a [`LinearTexture`] the kernel writes
+    /// ([`GpuContext::linear_texture_rw`]).
+    TextureWrite,
 }
 
 impl Access {
@@ -647,7 +699,12 @@ impl Access {
                 view_dimension: wgpu::TextureViewDimension::D2,
                 multisampled: false,
             },
-            _ => wgpu::BindingType::Buffer {
+            Access::TextureWrite => wgpu::BindingType::StorageTexture {
+                access: wgpu::StorageTextureAccess::WriteOnly,
+                format: wgpu::TextureFormat::Rgba32Float,
+                view_dimension: wgpu::TextureViewDimension::D2,
+            },
+            Access::Read | Access::ReadWrite => wgpu::BindingType::Buffer {
                 ty: wgpu::BufferBindingType::Storage {
                     read_only: self == Access::Read,
                 },
@@ -760,7 +817,8 @@ impl Kernel {
     }
 
     /// A bind group for group 1 over `resources` in binding order: whole buffers, or
-    /// texture views where the kernel's access is [`Access::Texture`].
+    /// texture views where the kernel's access is [`Access::Texture`] or
+    /// [`Access::TextureWrite`].
     pub fn bind_resources(
         &self,
         ctx: &GpuContext,

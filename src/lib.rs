@@ -82,14 +82,18 @@ pub fn wgsl_modules() -> Vec<(&'static str, String)> {
         ("sampling.wgsl", sampling::SAMPLING_WGSL.to_string()),
         (
             "mixer_params.wgsl + gate_lib.wgsl + mixer.wgsl",
-            mixer::mixer_source(),
+            mixer::mixer_source(false),
+        ),
+        (
+            "mixer_params.wgsl + gate_lib.wgsl + mixer.wgsl (v stored in a texture)",
+            mixer::mixer_source(true),
         ),
         (
             "mixer_params.wgsl + mixer_vec4.wgsl",
             mixer::mixer_vec4_source(false),
         ),
         (
-            "mixer_params.wgsl + mixer_vec4.wgsl (filters in a texture)",
+            "mixer_params.wgsl + mixer_vec4.wgsl (v and filters in textures)",
             mixer::mixer_vec4_source(true),
         ),
         (

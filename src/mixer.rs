@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::fft::{Direction, FftBinding, FftPlan, FftPlanner, FFT_LIB_WGSL, MAX_WG_FFT};
-use crate::gpu::{self, dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::gpu::{self, dispatch, Access, GpuContext, Kernel, LinearTexture, ParamArena};
 use crate::tiling;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,21 +33,35 @@ pub const TILE_WGSL: &str = include_str!("../shaders/tile.wgsl");
 pub const GATE_LIB_WGSL: &str = include_str!("../shaders/gate_lib.wgsl");
 
 /// The full source of the mixer kernels: parameter block, gate functions, then kernels.
-pub fn mixer_source() -> String {
-    format!("{MIXER_PARAMS_WGSL}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}")
+pub fn mixer_source(textures: bool) -> String {
+    let source = format!("{MIXER_PARAMS_WGSL}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}");
+    if !textures {
+        return source;
+    }
+    let store = gpu::linear_store_wgsl(6, "v_tex", "vstore4");
+    swap(source, "fn vstore4(i: u32, x: vec4<f32>) {}", &store)
 }
 
 /// The full source of the four-channel lazy kernel: parameter block, then kernel; with
-/// `textures`, the filter taps are a [`gpu::LinearTexture`] rather than a buffer.
+/// `textures`, the v history (which `gate4` writes) and the filter taps are
+/// [`gpu::LinearTexture`]s rather than buffers.
 pub fn mixer_vec4_source(textures: bool) -> String {
     let source = format!("{MIXER_PARAMS_WGSL}\n{MIXER_VEC4_WGSL}");
     if !textures {
         return source;
     }
-    let buffer = "@group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
+    let v = "@group(1) @binding(0) var<storage, read> v4: array<vec4<f32>>;
+fn vtap(i: u32) -> vec4<f32> { return v4[i]; }";
+    let k = "@group(1) @binding(1) var<storage, read> k4: array<vec4<f32>>;
 fn ktap(i: u32) -> vec4<f32> { return k4[i]; }";
-    debug_assert!(source.contains(buffer), "mixer_vec4.wgsl lacks `{buffer}`");
-    source.replace(buffer, &gpu::linear_texture_wgsl(1, "k4", "ktap"))
+    let source = swap(source, v, &gpu::linear_texture_wgsl(0, "v4", "vtap"));
+    swap(source, k, &gpu::linear_texture_wgsl(1, "k4", "ktap"))
+}
+
+/// `source` with `from` (which it must contain) replaced by `to`.
+fn swap(source: String, from: &str, to: &str) -> String {
+    debug_assert!(source.contains(from), "the shader source lacks `{from}`");
+    source.replace(from, to)
 }
 
 /// The full source of the tile kernels: the FFT library, then the tiles.
@@ -138,14 +152,18 @@ impl FromStr for Method {
 #[derive(Debug)]
 pub struct MixerKernels {
     gate: Kernel,
+    /// `gate4`: lazy's gate, which also stores v_t in its v texture.
+    gate_tex: Kernel,
     lazy: Kernel,
     lazy4: Kernel,
-    /// `lazy4` with the filter taps in a texture.
+    /// `lazy4` with the v history and the filter taps in textures.
     lazy4_tex: Kernel,
     eager: Kernel,
     tile_direct: Kernel,
     tile_urgent: Kernel,
     bench_step: Kernel,
+    /// `bench_step4`: bench_step for lazy with its v texture.
+    bench_step_tex: Kernel,
     tile_fft: Kernel,
     spectra_fft: Kernel,
     spectra_store: Kernel,
@@ -172,9 +190,21 @@ const MIXER_ACCESS: [Access; 6] = [
     Access::ReadWrite,
 ];
 
-/// [`MIXER_ACCESS`] with the filter taps (binding 1) in a texture.
-const LAZY_TEX_ACCESS: [Access; 6] = [
+/// [`MIXER_ACCESS`] plus lazy's v texture to write (binding 6).
+const GATE_TEX_ACCESS: [Access; 7] = [
     Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::TextureWrite,
+];
+
+/// [`MIXER_ACCESS`] with the v history (binding 0) and the filter taps (binding 1) in
+/// textures.
+const LAZY_TEX_ACCESS: [Access; 6] = [
+    Access::Texture,
     Access::Texture,
     Access::Read,
     Access::ReadWrite,
@@ -190,11 +220,14 @@ impl MixerKernels {
 
     /// Compiles the kernels of `shaders/mixer.wgsl`.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let mixer = mixer_source();
+        let mixer = mixer_source(false);
         let k = |entry| Kernel::new(ctx, &mixer, entry, &MIXER_ACCESS);
+        let mixer_tex = mixer_source(true);
+        let k_tex = |entry| Kernel::new(ctx, &mixer_tex, entry, &GATE_TEX_ACCESS);
         let tiles = tile_source();
         Ok(MixerKernels {
             gate: k("gate")?,
+            gate_tex: k_tex("gate4")?,
             lazy: k("lazy")?,
             lazy4: Kernel::new(ctx, &mixer_vec4_source(false), "lazy4", &MIXER_ACCESS)?,
             lazy4_tex: Kernel::new(ctx, &mixer_vec4_source(true), "lazy4", &LAZY_TEX_ACCESS)?,
@@ -202,6 +235,7 @@ impl MixerKernels {
             tile_direct: k("tile_direct")?,
             tile_urgent: k("tile_urgent")?,
             bench_step: k("bench_step")?,
+            bench_step_tex: k_tex("bench_step4")?,
             tile_fft: Kernel::new(ctx, &tiles, "tile_fft", &TILE_ACCESS)?,
             spectra_fft: Kernel::new(ctx, &tiles, "spectra_fft", &TILE_ACCESS)?,
             spectra_store: Kernel::new(ctx, &tiles, "spectra_store", &TILE_ACCESS)?,
@@ -413,11 +447,27 @@ struct Slice {
     count: usize,
     /// Column of the slice's first channel within its group.
     col0: usize,
+    /// The bindings of `gate` (`gate_tex` with [`LazyKernel::Vec4Texture`]).
     gate: wgpu::BindGroup,
     /// The lazy sum's bindings, for `lazy_kernel`.
     lazy: wgpu::BindGroup,
     lazy_kernel: LazyKernel,
+    /// The bindings of `bench_step` (`bench_step_tex` with [`LazyKernel::Vec4Texture`]).
     bench_step: wgpu::BindGroup,
+}
+
+impl Slice {
+    /// The gate and bench_step kernels of this slice and their workgroup count: the
+    /// four-channel ones that also store v_t in the v texture where lazy reads its
+    /// history from one.
+    fn gate_kernels<'k>(&self, k: &'k MixerKernels) -> (&'k Kernel, &'k Kernel, u32) {
+        let count = self.count as u32;
+        if self.lazy_kernel == LazyKernel::Vec4Texture {
+            (&k.gate_tex, &k.bench_step_tex, (count / 4).div_ceil(64))
+        } else {
+            (&k.gate, &k.bench_step, count.div_ceil(256))
+        }
+    }
 }
 
 /// Which kernel computes a slice's lazy sum.
@@ -427,7 +477,8 @@ enum LazyKernel {
     Scalar,
     /// `lazy4` (group width, slice column and count all multiples of 4).
     Vec4,
-    /// `lazy4` with the filter taps in a texture.
+    /// `lazy4` with the v history and the filter taps in textures (the slice's gate
+    /// stores v_t in both the arena and the v texture).
     Vec4Texture,
 }
 
@@ -856,6 +907,8 @@ impl Mixer {
         let needs_acc = matches!(method, Method::Flash | Method::Eager);
         let mut groups = Vec::with_capacity(plan.widths.len());
         let mut arenas = Vec::with_capacity(plan.widths.len());
+        // Lazy's v textures, on top of the arenas.
+        let mut texture_bytes = 0;
         let mut start = 0;
         for &width in &plan.widths {
             let rows = width as u64 * len as u64;
@@ -869,10 +922,12 @@ impl Mixer {
                 && io.textures
                 && quads
                 && ctx.linear_texture_fits(flat.len() / 4);
-            let (k, k_tex) = if texture {
+            let (k, textures) = if texture {
                 let bytes = bytemuck::cast_slice(&flat);
-                let tex = ctx.linear_texture("filters", bytes, wgpu::TextureFormat::Rgba32Float)?;
-                (d0.clone(), Some(tex))
+                let k = ctx.linear_texture("filters", bytes, wgpu::TextureFormat::Rgba32Float)?;
+                let v = ctx.linear_texture_rw("v history", flat.len() / 4)?;
+                texture_bytes += v.bytes;
+                (d0.clone(), Some((v, k)))
             } else {
                 (ctx.buffer_init("filters", &flat)?, None)
             };
@@ -896,45 +951,61 @@ impl Mixer {
                 v_hist: v_hist.clone(),
                 z_acc: z_acc.clone(),
             });
-            arenas.push((v_hist, z_acc, k, k_tex));
+            arenas.push((v_hist, z_acc, k, textures));
             start += width;
         }
+        let mut memory = MixerMemory::estimate(method, channels, len, &io.tiles());
+        memory.history += texture_bytes;
         let slices = (0..layers)
             .map(|l| {
                 layer_slices(l, d, &plan.widths)
                     .into_iter()
                     .map(|(group, c0, count, col0)| {
-                        let (v, z, k, k_tex) = &arenas[group];
+                        let (v, z, k, textures) = &arenas[group];
                         let (p, u) = (&io.params[l], &io.u_ring[l]);
                         let bind = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
                         let width = plan.widths[group];
                         let vec4 = [width, col0, count].iter().all(|x| x % 4 == 0);
-                        let (lazy, lazy_kernel) = match k_tex {
-                            Some(t) => {
-                                let taps = wgpu::BindingResource::TextureView(&t.view);
-                                let rest = [p, io.x0, io.y, d3].map(|b| b.as_entire_binding());
-                                let all = [vec![v.as_entire_binding(), taps], rest.to_vec()];
-                                let bg = kernels.lazy4_tex.bind_resources(ctx, all.concat());
-                                (bg, LazyKernel::Vec4Texture)
-                            }
-                            None => {
-                                let kind = if vec4 {
-                                    LazyKernel::Vec4
-                                } else {
-                                    LazyKernel::Scalar
-                                };
-                                (bind(&kernels.lazy, [v, k, p, io.x0, io.y, d3]), kind)
-                            }
+                        let gate_bufs = [u, p, z, v, io.x0, io.y];
+                        let bench_bufs = [d0, p, z, v, io.y, d2];
+                        let Some((v_tex, k_tex)) = textures else {
+                            let kind = if vec4 {
+                                LazyKernel::Vec4
+                            } else {
+                                LazyKernel::Scalar
+                            };
+                            return Slice {
+                                group,
+                                c0,
+                                count,
+                                col0,
+                                gate: bind(&kernels.gate, gate_bufs),
+                                lazy: bind(&kernels.lazy, [v, k, p, io.x0, io.y, d3]),
+                                lazy_kernel: kind,
+                                bench_step: bind(&kernels.bench_step, bench_bufs),
+                            };
                         };
+                        // The buffers, then a texture view.
+                        let with_view =
+                            |kern: &Kernel, bufs: &[&wgpu::Buffer], t: &LinearTexture| {
+                                let mut all: Vec<_> =
+                                    bufs.iter().map(|b| b.as_entire_binding()).collect();
+                                all.push(wgpu::BindingResource::TextureView(&t.view));
+                                kern.bind_resources(ctx, all)
+                            };
+                        let views =
+                            [v_tex, k_tex].map(|t| wgpu::BindingResource::TextureView(&t.view));
+                        let rest = [p, io.x0, io.y, d3].map(|b| b.as_entire_binding());
+                        let lazy = [views.to_vec(), rest.to_vec()].concat();
                         Slice {
                             group,
                             c0,
                             count,
                             col0,
-                            gate: bind(&kernels.gate, [u, p, z, v, io.x0, io.y]),
-                            lazy,
-                            lazy_kernel,
-                            bench_step: bind(&kernels.bench_step, [d0, p, z, v, io.y, d2]),
+                            gate: with_view(&kernels.gate_tex, &gate_bufs, v_tex),
+                            lazy: kernels.lazy4_tex.bind_resources(ctx, lazy),
+                            lazy_kernel: LazyKernel::Vec4Texture,
+                            bench_step: with_view(&kernels.bench_step_tex, &bench_bufs, v_tex),
                         }
                     })
                     .collect()
@@ -953,7 +1024,7 @@ impl Mixer {
             },
             groups,
             slices,
-            memory: MixerMemory::estimate(method, channels, len, &io.tiles()),
+            memory,
         })
     }
 
@@ -1030,8 +1101,8 @@ impl Mixer {
         for s in &self.slices[layer] {
             let w = self.words(layer, t, s.group, Some(s));
             if !gate_done {
-                let groups = (s.count as u32).div_ceil(256);
-                dispatch(pass, arena, &k.gate, &s.gate, &w, groups)?;
+                let (gate, _, groups) = s.gate_kernels(k);
+                dispatch(pass, arena, gate, &s.gate, &w, groups)?;
             }
             self.record_history_term(pass, arena, k, s, &w)?;
         }
@@ -1323,8 +1394,8 @@ impl Mixer {
     ) -> Result<()> {
         for s in &self.slices[0] {
             let w = self.words(0, t, s.group, Some(s));
-            let groups = (s.count as u32).div_ceil(256);
-            dispatch(pass, arena, &k.bench_step, &s.bench_step, &w, groups)?;
+            let (_, bench_step, groups) = s.gate_kernels(k);
+            dispatch(pass, arena, bench_step, &s.bench_step, &w, groups)?;
             self.record_history_term(pass, arena, k, s, &w)?;
         }
         self.record_tiles(pass, arena, k, t)
