@@ -1,7 +1,8 @@
 //! Weights in textures against weights in buffers (`WeightStorage`): the same values
 //! and the same order of every sum, so the logits must be bit-identical, for the
 //! prompt's products (rows kernels), the token steps (one-row kernels), batches, f16,
-//! and lazy (whose filter taps follow the weights into textures); both against the f64
+//! and lazy (whose v history and filter taps follow the weights into textures); both
+//! against the f64
 //! reference. Plus the choice `Auto` makes and the error of a
 //! texture the adapter cannot hold.
 
@@ -23,6 +24,16 @@ fn upload(model: &Model, format: WeightFormat, storage: WeightStorage) -> GpuMod
 /// Logits of every position of each of `seqs`: the first `prompt` positions in one
 /// call, then one per call.
 fn logits(gm: &GpuModel, method: Method, seqs: &[Vec<u32>], prompt: usize) -> Vec<f32> {
+    logits_and_history(gm, method, seqs, prompt).0
+}
+
+/// [`logits`], and the bytes the session's mixer holds for the v history.
+fn logits_and_history(
+    gm: &GpuModel,
+    method: Method,
+    seqs: &[Vec<u32>],
+    prompt: usize,
+) -> (Vec<f32>, u64) {
     let len = seqs[0].len();
     let mut opts = SessionOptions::new(method, len);
     opts.logit_rows = len;
@@ -35,7 +46,8 @@ fn logits(gm: &GpuModel, method: Method, seqs: &[Vec<u32>], prompt: usize) -> Ve
         let rows: Vec<&[u32]> = seqs.iter().map(|q| &q[t..t + 1]).collect();
         s.feed_rows(&rows).expect("feed token");
     }
-    s.logits_range(0, len).expect("logits")
+    let history = s.mixer().memory().history;
+    (s.logits_range(0, len).expect("logits"), history)
 }
 
 /// How many of `a` and `b` differ in any bit.
@@ -64,8 +76,14 @@ fn texture_weights_match_buffer_weights_bit_for_bit() {
     ];
     for (method, batch, prompt) in runs {
         let seqs = &seqs[..batch];
-        let a = logits(&buf, method, seqs, prompt);
-        let b = logits(&tex, method, seqs, prompt);
+        let (a, history_buf) = logits_and_history(&buf, method, seqs, prompt);
+        let (b, history_tex) = logits_and_history(&tex, method, seqs, prompt);
+        // Lazy's v history is in a texture as well as the arena, the others' only there.
+        if method == Method::Lazy {
+            assert!(history_tex > history_buf, "lazy: no v texture");
+        } else {
+            assert_eq!(history_tex, history_buf, "{method:?}");
+        }
         let differ = differing(&a, &b);
         assert_eq!(
             differ, 0,
@@ -80,6 +98,27 @@ fn texture_weights_match_buffer_weights_bit_for_bit() {
             );
         }
     }
+}
+
+#[test]
+fn lazy_history_texture_spans_several_rows() {
+    // 16 quads a position over 300 positions: 4800 texels, three rows of 2048, so the
+    // gate's stores and the lazy sums cross rows of the v and filter textures.
+    let (dim, vocab, len) = (64, 30, 300);
+    let model = Model::random(Config::new(1, dim, vocab, len), 53).expect("model");
+    let buf = upload(&model, WeightFormat::F32, WeightStorage::Buffer);
+    let tex = upload(&model, WeightFormat::F32, WeightStorage::Texture);
+    let seqs = vec![common::ids(len, vocab, 54)];
+    let a = logits(&buf, Method::Lazy, &seqs, 1);
+    let b = logits(&tex, Method::Lazy, &seqs, 1);
+    assert_eq!(differing(&a, &b), 0, "lazy logits differ");
+    let want = flashconv::reference::forward(&model, &seqs[0]).expect("reference");
+    let vp = tex.config().padded_vocab();
+    let (err, row) = common::max_row_rel_err(&b, &want.logits, vp);
+    assert!(
+        err <= TOL,
+        "lazy, textures: rel err {err} at position {row}"
+    );
 }
 
 #[test]
