@@ -110,10 +110,11 @@ pub struct BenchResult {
     pub mixer_bytes: u64,
     /// Channel groups the mixer's buffers were split into to fit the binding limit.
     pub channel_groups: usize,
-    /// End to end: mean GPU dispatches per generated token.
+    /// Mean GPU dispatches per generated token (per step of the mixer alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispatches_per_token: Option<f64>,
-    /// End to end: mean queue submits (read-backs included) per generated token.
+    /// Mean queue submits (read-backs included) per generated token (per step of the
+    /// mixer alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub submits_per_token: Option<f64>,
     /// End to end with `latency`: per-token latency waiting for every token.
@@ -432,6 +433,8 @@ fn time_mixer(
     run_mixer_steps(ctx, kernels, &mixer, &mut arena, len)?;
     let seconds = start.elapsed().as_secs_f64();
     let mut r = result(method, "mixer", len, seconds, channels);
+    r.dispatches_per_token = Some(arena.dispatch_count() as f64 / len as f64);
+    r.submits_per_token = Some(len.div_ceil(STEPS_PER_SUBMIT) as f64 / len as f64);
     r.mixer_bytes = mixer.memory().total();
     r.channel_groups = mixer.group_widths().len();
     Ok(r)
