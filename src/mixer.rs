@@ -341,6 +341,40 @@ pub fn plan_mixer_groups(
     })
 }
 
+/// Whether lazy keeps the v history and filter taps of a group of `width` channels (of
+/// layers of `d`) in textures: asked for (`textures`, as on CPU adapters), all quads
+/// aligned for `lazy4`, and the textures within the device's size limit.
+fn lazy_textures(
+    ctx: &GpuContext,
+    method: Method,
+    textures: bool,
+    (width, d): (usize, usize),
+    len: usize,
+) -> bool {
+    method == Method::Lazy
+        && textures
+        && width % 4 == 0
+        && d % 4 == 0
+        && ctx.linear_texture_fits(width * len / 4)
+}
+
+/// Bytes of lazy's v textures over channel groups of `widths` (on top of the arenas;
+/// [`MixerMemory::history`] counts them).
+pub fn lazy_texture_bytes(
+    ctx: &GpuContext,
+    method: Method,
+    textures: bool,
+    (d, len): (usize, usize),
+    widths: &[usize],
+) -> u64 {
+    let texel_rows = |w: usize| gpu::texture_rows(w * len / 4) as u64;
+    widths
+        .iter()
+        .filter(|&&w| lazy_textures(ctx, method, textures, (w, d), len))
+        .map(|&w| texel_rows(w) * gpu::TEXTURE_WIDTH as u64 * 16)
+        .sum()
+}
+
 /// The largest buffer size flashconv binds on this device (also keeps every index of a
 /// binding within 32 bits).
 pub fn binding_limit(ctx: &GpuContext) -> u64 {
@@ -364,7 +398,7 @@ pub fn largest_fft_tile(method: Method, len: usize, fft_min_tile: usize) -> usiz
 /// GPU memory of a mixer, by kind of buffer (bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MixerMemory {
-    /// v history arenas.
+    /// v history arenas (and lazy's v textures on CPU adapters).
     pub history: u64,
     /// z accumulator arenas (flash, eager).
     pub accumulators: u64,
@@ -907,8 +941,6 @@ impl Mixer {
         let needs_acc = matches!(method, Method::Flash | Method::Eager);
         let mut groups = Vec::with_capacity(plan.widths.len());
         let mut arenas = Vec::with_capacity(plan.widths.len());
-        // Lazy's v textures, on top of the arenas.
-        let mut texture_bytes = 0;
         let mut start = 0;
         for &width in &plan.widths {
             let rows = width as u64 * len as u64;
@@ -917,16 +949,10 @@ impl Mixer {
             for t in 0..len {
                 flat.extend((start..start + width).map(|g| tap(io.filters, d, len, g, t)));
             }
-            let quads = width % 4 == 0 && d % 4 == 0;
-            let texture = method == Method::Lazy
-                && io.textures
-                && quads
-                && ctx.linear_texture_fits(flat.len() / 4);
-            let (k, textures) = if texture {
+            let (k, textures) = if lazy_textures(ctx, method, io.textures, (width, d), len) {
                 let bytes = bytemuck::cast_slice(&flat);
                 let k = ctx.linear_texture("filters", bytes, wgpu::TextureFormat::Rgba32Float)?;
                 let v = ctx.linear_texture_rw("v history", flat.len() / 4)?;
-                texture_bytes += v.bytes;
                 (d0.clone(), Some((v, k)))
             } else {
                 (ctx.buffer_init("filters", &flat)?, None)
@@ -955,7 +981,7 @@ impl Mixer {
             start += width;
         }
         let mut memory = MixerMemory::estimate(method, channels, len, &io.tiles());
-        memory.history += texture_bytes;
+        memory.history += lazy_texture_bytes(ctx, method, io.textures, (d, len), &plan.widths);
         let slices = (0..layers)
             .map(|l| {
                 layer_slices(l, d, &plan.widths)

@@ -858,10 +858,15 @@ impl SessionMemory {
             opts.fft_min_tile,
             limit,
         )?;
+        let mut mixer = MixerMemory::estimate(opts.method, channels, opts.len, &opts.tiles());
+        let textures = model.storage() == WeightStorage::Texture;
+        let shape = (c.d_model, opts.len);
+        mixer.history +=
+            crate::mixer::lazy_texture_bytes(ctx, opts.method, textures, shape, &groups.widths);
         Ok(SessionMemory {
             weights: model.weight_bytes(),
             activations,
-            mixer: MixerMemory::estimate(opts.method, channels, opts.len, &opts.tiles()),
+            mixer,
             groups: groups.widths,
             binding_limit: limit,
         })

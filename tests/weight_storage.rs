@@ -47,6 +47,8 @@ fn logits_and_history(
         s.feed_rows(&rows).expect("feed token");
     }
     let history = s.mixer().memory().history;
+    // The session's plan counts what the mixer allocated, textures included.
+    assert_eq!(s.memory().mixer, s.mixer().memory(), "{method:?}");
     (s.logits_range(0, len).expect("logits"), history)
 }
 
