@@ -652,20 +652,10 @@ const _: () = assert!(crate::gpu::TEXTURE_WIDTH == 2048);
 pub fn texture_read_bandwidth(ctx: &GpuContext) -> Result<f64> {
     let width = crate::gpu::TEXTURE_WIDTH as u64;
     let rows = (COPY_BYTES / (16 * width)).min(ctx.limits.max_texture_dimension_2d as u64);
-    let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("texture_read"),
-        size: wgpu::Extent3d {
-            width: width as u32,
-            height: rows as u32,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING,
-        view_formats: &[],
-    });
+    let format = wgpu::TextureFormat::Rgba32Float;
+    let usage = wgpu::TextureUsages::TEXTURE_BINDING;
+    let texels = (width * rows) as u32;
+    let texture = ctx.linear_texture_empty("texture_read", texels as usize, format, usage)?;
     let view = texture.create_view(&Default::default());
     const GROUPS: u32 = 256;
     let sums = ctx.buffer_zeroed("texture_read sums", GROUPS as u64 * 256 * 16)?;
@@ -679,7 +669,6 @@ pub fn texture_read_bandwidth(ctx: &GpuContext) -> Result<f64> {
             sums.as_entire_binding(),
         ],
     );
-    let texels = (width * rows) as u32;
     let mut arena = ParamArena::new(ctx, &kernel.param_layout, 1);
     best_rate(ctx, &mut arena, 16 * texels as u64, |pass, arena| {
         dispatch(pass, arena, &kernel, &bg, &[texels], GROUPS)

@@ -383,41 +383,19 @@ impl GpuContext {
             other => return Err(Error::gpu(format!("no linear textures of {other:?}"))),
         };
         let texels = data.len() / texel_bytes;
-        if !self.linear_texture_fits(texels) {
-            return Err(Error::Limit(format!(
-                "'{label}' needs a texture of {TEXTURE_WIDTH} x {} texels and {} allows {} \
-                 per side; store it in a buffer (WeightStorage::Buffer)",
-                texture_rows(texels),
-                self.describe(),
-                self.limits.max_texture_dimension_2d
-            )));
-        }
-        let rows = texture_rows(texels);
-        let size = wgpu::Extent3d {
-            width: TEXTURE_WIDTH,
-            height: rows as u32,
-            depth_or_array_layers: 1,
-        };
-        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+        let texture = self.linear_texture_empty(label, texels, format, usage)?;
+        let size = texture.size();
         let row_bytes = TEXTURE_WIDTH as usize * texel_bytes;
         let mut padded = data.to_vec();
-        padded.resize(rows * row_bytes, 0);
+        padded.resize(size.height as usize * row_bytes, 0);
         self.queue.write_texture(
             texture.as_image_copy(),
             &padded,
             wgpu::TexelCopyBufferLayout {
                 offset: 0,
                 bytes_per_row: Some(row_bytes as u32),
-                rows_per_image: Some(rows as u32),
+                rows_per_image: Some(size.height),
             },
             size,
         );
@@ -432,34 +410,48 @@ impl GpuContext {
     /// dispatches read ([`Access::Texture`], [`linear_texture_wgsl`]): lazy's v history
     /// on CPU adapters.
     pub fn linear_texture_rw(&self, label: &str, texels: usize) -> Result<LinearTexture> {
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
+        let format = wgpu::TextureFormat::Rgba32Float;
+        let texture = self.linear_texture_empty(label, texels, format, usage)?;
+        Ok(LinearTexture {
+            view: texture.create_view(&Default::default()),
+            bytes: texture_rows(texels) as u64 * TEXTURE_WIDTH as u64 * 16,
+        })
+    }
+
+    /// A [`TEXTURE_WIDTH`]-wide texture of `format` with rows for `texels` texels (wgpu
+    /// zeroes it before first use), or [`Error::Limit`] where the rows exceed the
+    /// device's `maxTextureDimension2D`.
+    pub(crate) fn linear_texture_empty(
+        &self,
+        label: &str,
+        texels: usize,
+        format: wgpu::TextureFormat,
+        usage: wgpu::TextureUsages,
+    ) -> Result<wgpu::Texture> {
         if !self.linear_texture_fits(texels) {
             return Err(Error::Limit(format!(
                 "'{label}' needs a texture of {TEXTURE_WIDTH} x {} texels and {} allows {} \
-                 per side",
+                 per side; store it in a buffer (WeightStorage::Buffer)",
                 texture_rows(texels),
                 self.describe(),
                 self.limits.max_texture_dimension_2d
             )));
         }
-        let rows = texture_rows(texels);
-        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+        Ok(self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(label),
             size: wgpu::Extent3d {
                 width: TEXTURE_WIDTH,
-                height: rows as u32,
+                height: texture_rows(texels) as u32,
                 depth_or_array_layers: 1,
             },
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+            format,
+            usage,
             view_formats: &[],
-        });
-        Ok(LinearTexture {
-            view: texture.create_view(&Default::default()),
-            bytes: (rows * TEXTURE_WIDTH as usize * 16) as u64,
-        })
+        }))
     }
 
     /// A buffer the CPU can map for reading, of `size` bytes (for [`GpuContext::read_via`]).

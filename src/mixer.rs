@@ -190,17 +190,6 @@ const MIXER_ACCESS: [Access; 6] = [
     Access::ReadWrite,
 ];
 
-/// [`MIXER_ACCESS`] plus lazy's v texture to write (binding 6).
-const GATE_TEX_ACCESS: [Access; 7] = [
-    Access::Read,
-    Access::Read,
-    Access::Read,
-    Access::ReadWrite,
-    Access::ReadWrite,
-    Access::ReadWrite,
-    Access::TextureWrite,
-];
-
 /// [`MIXER_ACCESS`] with the v history (binding 0) and the filter taps (binding 1) in
 /// textures.
 const LAZY_TEX_ACCESS: [Access; 6] = [
@@ -222,8 +211,10 @@ impl MixerKernels {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let mixer = mixer_source(false);
         let k = |entry| Kernel::new(ctx, &mixer, entry, &MIXER_ACCESS);
+        // Lazy's gates on CPU adapters: the same bindings, and the v texture to write.
         let mixer_tex = mixer_source(true);
-        let k_tex = |entry| Kernel::new(ctx, &mixer_tex, entry, &GATE_TEX_ACCESS);
+        let tex_access = [&MIXER_ACCESS[..], &[Access::TextureWrite]].concat();
+        let k_tex = |entry| Kernel::new(ctx, &mixer_tex, entry, &tex_access);
         let tiles = tile_source();
         Ok(MixerKernels {
             gate: k("gate")?,
