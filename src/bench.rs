@@ -44,8 +44,8 @@ pub struct BenchSpec {
     /// End to end: sequences generated side by side in one session
     /// ([`SessionOptions::batch`]; flash and none only). Default 1.
     pub batch: usize,
-    /// Where the models keep their matrices and lazy its filter taps (also for the
-    /// mixer-only runs).
+    /// Where the models keep their matrices and lazy its v history and filter taps
+    /// (also for the mixer-only runs).
     pub storage: WeightStorage,
 }
 
@@ -184,8 +184,8 @@ pub struct BenchReport {
     /// Copy-kernel bandwidth of the device, GB/s (read + write bytes): the best of every
     /// copy measurement in the run.
     pub copy_gbps: f64,
-    /// Where the matrices (and lazy's filter taps) were kept: "buffer" or "texture"
-    /// ([`WeightStorage`], as chosen for this adapter).
+    /// Where the matrices (and lazy's v history and filter taps) were kept: "buffer" or
+    /// "texture" ([`WeightStorage`], as chosen for this adapter).
     pub weight_storage: String,
     /// With weights in textures and an end-to-end run: read-only bandwidth from a
     /// texture, GB/s ([`texture_read_bandwidth`]), the other reference for the floor.
@@ -210,7 +210,7 @@ pub fn run(
     let model = Model::random(cfg, spec.seed)?;
     let mut copy_gbps = 0f64;
     let mut results: Vec<BenchResult> = Vec::new();
-    // The mixer-only runs keep lazy's filter taps as a session would.
+    // The mixer-only runs keep lazy's v history and filter taps as a session would.
     let textures = spec.storage.prefers_textures(ctx);
     let mut storage = if textures {
         WeightStorage::Texture
@@ -684,6 +684,8 @@ pub struct FftBenchResult {
     pub batch: usize,
     /// Dispatches per batched transform on the GPU.
     pub passes: usize,
+    /// The radix of each pass, in order.
+    pub radices: Vec<usize>,
     /// Seconds per batch on the GPU (best of the rounds, submit and wait included).
     pub gpu_seconds: f64,
     /// GPU throughput, counting 5 N log2 N flops per transform.
@@ -738,6 +740,7 @@ pub fn fft_throughput(
             n,
             batch,
             passes: plan.passes(),
+            radices: plan.radices(),
             gpu_seconds,
             gpu_gflops: flops / gpu_seconds / 1e9,
             cpu_seconds,

@@ -329,6 +329,11 @@ impl FftPlan {
         self.passes.len()
     }
 
+    /// The radix of each pass, in order (one pass of radix n for sizes 2 to 8).
+    pub fn radices(&self) -> Vec<usize> {
+        self.passes.iter().map(|p| 1 << p.lr).collect()
+    }
+
     /// Whether [`FftPlan::encode`] uses its scratch buffer (sizes 16 and up).
     pub fn needs_scratch(&self) -> bool {
         self.passes.len() > 1
@@ -543,5 +548,20 @@ mod tests {
         assert_eq!(pass_radices(16, 4), [4, 4, 4, 4]);
         assert_eq!(pass_radices(18, 4), [5, 5, 4, 4]);
         assert_eq!(pass_radices(22, 4), [6, 6, 5, 5]);
+    }
+
+    #[test]
+    fn default_radices() {
+        let radices = |l, cpu| pass_radices(l, default_radix_log2(l, cpu));
+        // Two passes up to 2^11 on CPU adapters, radix 16 from there on; radix 16
+        // everywhere on GPUs; larger radices only where four passes of 16 fall short.
+        assert_eq!(radices(10, true), [5, 5]);
+        assert_eq!(radices(11, true), [6, 5]);
+        assert_eq!(radices(10, false), [4, 3, 3]);
+        for cpu in [true, false] {
+            assert_eq!(radices(12, cpu), [4, 4, 4]);
+            assert_eq!(radices(16, cpu), [4, 4, 4, 4]);
+            assert_eq!(radices(17, cpu), [5, 4, 4, 4]);
+        }
     }
 }

@@ -129,8 +129,8 @@ struct ModelArg {
     /// default so tokens agree across devices.
     #[arg(long)]
     f16: bool,
-    /// Where the matrices (and lazy's filter taps) live: auto (textures on CPU
-    /// adapters such as lavapipe, which fetch texels much faster than buffer
+    /// Where the matrices (and lazy's history and filter taps) live: auto (textures on
+    /// CPU adapters such as lavapipe, which fetch texels much faster than buffer
     /// elements; buffers elsewhere), buffer or texture. The logits are the same.
     #[arg(long, default_value = "auto")]
     weight_storage: WeightStorage,
@@ -301,7 +301,7 @@ struct BenchArgs {
     /// End to end: run every method with f16 weights too (needs SHADER_F16).
     #[arg(long)]
     f16: bool,
-    /// Where the matrices and lazy's filter taps live: auto, buffer or texture (see
+    /// Where the matrices and lazy's history and taps live: auto, buffer or texture (see
     /// `generate --help`).
     #[arg(long, default_value = "auto")]
     weight_storage: WeightStorage,
@@ -921,7 +921,7 @@ fn print_report(
 ) -> Result<()> {
     println!("adapter: {}", report.device);
     println!(
-        "weights (and lazy's filter taps) in: {}s",
+        "weights (and lazy's v history and filter taps) in: {}s",
         report.weight_storage
     );
     println!(
@@ -1047,14 +1047,15 @@ fn bench_fft(a: BenchFftArgs) -> Result<()> {
     let report = bench::fft_throughput(&ctx, &sizes, a.elements, log2r, |_| bar.inc(1))?;
     bar.finish_and_clear();
     println!("adapter: {}", report.device);
-    println!("| N | batch | passes | GPU ms | GPU GFLOP/s | rustfft 1 thread ms | rustfft GFLOP/s | GPU / rustfft |");
+    println!("| N | batch | pass radices | GPU ms | GPU GFLOP/s | rustfft 1 thread ms | rustfft GFLOP/s | GPU / rustfft |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in &report.results {
+        let radices: Vec<String> = r.radices.iter().map(usize::to_string).collect();
         println!(
             "| 2^{} | {} | {} | {:.3} | {:.2} | {:.3} | {:.2} | {:.3} |",
             r.n.trailing_zeros(),
             r.batch,
-            r.passes,
+            radices.join("·"),
             r.gpu_seconds * 1e3,
             r.gpu_gflops,
             r.cpu_seconds * 1e3,

@@ -175,7 +175,7 @@ fn time_tile(
         spectra_budget: None,
     };
     let shape = (CHANNELS, len, tiles);
-    // Flash only: where lazy's filter taps live does not matter.
+    // Flash only: where lazy's history and filter taps live does not matter.
     let bench = crate::bench::bench_mixer(ctx, kernels, Method::Flash, &filter, shape, false);
     let (mixer, _keep) = bench?;
     let arena = |reps: usize| {
