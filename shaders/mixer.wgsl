@@ -29,6 +29,12 @@ fn ring(i: u32) -> f32 { return r0[i]; }
 fn mparam(i: u32) -> f32 { return r1[i]; }
 fn urow(t: u32, b: u32) -> u32 { return t % 3u; }
 
+// v_{t-1} of arena column g (w0 = the v history in gate and bench_step), 0 at t = 0.
+fn prev_v(g: u32) -> f32 {
+    if p.t == 0u { return 0.0; }
+    return w0[(p.t - 1u) * p.chans + g];
+}
+
 // gate: r0 = u ring of this layer, r1 = mixer params of this layer, r2 = z_acc arena,
 // w0 = v_hist arena, w1 = x0 [D], w2 = y [D]. Computes x0, x1, v; v *= x1; stores v_t;
 // then (modes 0, 1) y = (z_t + diag * v_t) * x0, with z_t from z_acc (mode 0) or 0.
@@ -42,7 +48,7 @@ fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
     w1[c] = xv.x;
     if p.mode == 2u { return; }
     var z = 0.0;
-    if p.mode == 0u { z = r2[p.t * p.chans + g]; }
+    if p.mode == 0u { z = z_with_lag1(c, r2[p.t * p.chans + g], prev_v(g)); }
     w2[c] = gate_y(c, xv.x, xv.y, z);
 }
 
@@ -166,7 +172,7 @@ fn bench_v(c: u32) -> f32 {
 // bench_step (mixer-only benchmark): every channel is a chain through the convolution,
 // v_t = tanh(z_{t-1}) + noise, so nothing can be precomputed. Then z_t is completed from
 // z_acc (mode 0), the diagonal only (mode 1), or left to the lazy kernel (mode 2).
-// r1 = params (diag at 12 D + c), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels
+// r1 = params (diag at 12 D + c, k1 at 13 D + c), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels
 // (one "layer" of all channels, run slice by slice like the gate).
 @compute @workgroup_size(256)
 fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
@@ -179,7 +185,7 @@ fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
     w0[p.t * p.chans + g] = v;
     if p.mode == 2u { return; }
     var z = 0.0;
-    if p.mode == 0u { z = r2[p.t * p.chans + g]; }
+    if p.mode == 0u { z = z_with_lag1(c, r2[p.t * p.chans + g], prev_v(g)); }
     w1[c] = gate_y(c, 1.0, v, z);
 }
 

@@ -153,7 +153,11 @@ fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
             let g = r.t * p.chans + p.col0 + r.b * p.d + i;
             if first { side[g] = xv.y; }
             var z = 0.0;
-            if p.mode == 0u { z = zacc[g]; }
+            if p.mode == 0u {
+                var v_prev = 0.0;
+                if r.t > 0u { v_prev = side[g - p.chans]; }
+                z = z_with_lag1(i, zacc[g], v_prev);
+            }
             return gate_y(i, xv.x, xv.y, z);
         }
         default: { return x[r.in_off + i]; }

@@ -353,9 +353,10 @@ pub(crate) fn bench_mixer(
     let k: Vec<f32> = (0..channels)
         .flat_map(|c| filter[c * stride..c * stride + len].iter().copied())
         .collect();
-    let mut params = vec![0f32; 13 * channels];
+    let mut params = vec![0f32; 14 * channels];
     for c in 0..channels {
         params[12 * channels + c] = k[c * len] + 0.5;
+        params[13 * channels + c] = crate::mixer::lag1_tap(&k, c, len);
     }
     let params = vec![ctx.buffer_init("bench_params", &params)?];
     let ring = vec![ctx.buffer_zeroed("bench_ring", 16)?];

@@ -752,6 +752,34 @@ fn tap(filters: &[Vec<f32>], d: usize, len: usize, g: usize, t: usize) -> f32 {
     filters[g / d][(g % d) * len + t]
 }
 
+/// k[1] of channel `c` of a channel-major filter `[D][len]` (0 when `len` < 2): what the
+/// gate multiplies v_{t-1} by for the methods with accumulators, whose convolution
+/// kernels then leave lag 1 out ([`conv_tap`]). For the mixer parameters
+/// `[short_w 9D | short_b 3D | diag D | k1 D | ...]` (`gate_lib.wgsl`).
+pub fn lag1_tap<T: Copy + Default>(filter: &[T], c: usize, len: usize) -> T {
+    if len < 2 {
+        return T::default();
+    }
+    filter[c * len + 1]
+}
+
+/// Tap `lag` of arena column `g` as `method`'s convolution kernels use it (the filter
+/// arena, the tiles' spectra, eager's push): flash and eager leave lag 1 to the gate
+/// (`z_with_lag1` in gate_lib.wgsl), which adds k[1] v_{t-1} as it adds the diagonal
+/// term, so a flash tile of side 1 has nothing left to do; lazy sums every lag itself.
+fn conv_tap(
+    method: Method,
+    filters: &[Vec<f32>],
+    (d, len): (usize, usize),
+    g: usize,
+    lag: usize,
+) -> f32 {
+    if lag == 1 && matches!(method, Method::Flash | Method::Eager) {
+        return 0.0;
+    }
+    tap(filters, d, len, g, lag)
+}
+
 /// Builds the FFT tile levels of one group of a flash session: the sides
 /// U >= `fft_min_tile` that occur in a sequence of length `len`, with their spectra.
 fn fft_levels(
@@ -859,8 +887,9 @@ enum Taps {
 
 /// Filter spectra of level `u` for the channels `start .. start + width` (over all
 /// layers; filters channel-major `[D][len]` per layer): FFT of the taps `taps` selects
-/// (zero past the session's length) in f64, scaled by 1 / 2U, frequencies 0 .. U with
-/// slot 0 packing (K[0], K[U]) (both real), as f32 pairs.
+/// (zero past the session's length, and at lag 1, which flash's gate adds: [`conv_tap`])
+/// in f64, scaled by 1 / 2U, frequencies 0 .. U with slot 0 packing (K[0], K[U]) (both
+/// real), as f32 pairs.
 fn level_spectra(
     filters: &[Vec<f32>],
     (d, len): (usize, usize),
@@ -880,7 +909,7 @@ fn level_spectra(
                 Taps::Prefill => (1..u.min(len)).contains(&i),
             };
             let k = if used {
-                tap(filters, d, len, g, i)
+                conv_tap(Method::Flash, filters, (d, len), g, i)
             } else {
                 0.0
             };
@@ -939,7 +968,9 @@ impl Mixer {
             // Time-major: k[t * width + g - start].
             let mut flat = Vec::with_capacity(rows as usize);
             for t in 0..len {
-                flat.extend((start..start + width).map(|g| tap(io.filters, d, len, g, t)));
+                let taps =
+                    (start..start + width).map(|g| conv_tap(method, io.filters, (d, len), g, t));
+                flat.extend(taps);
             }
             let (k, textures) = if lazy_textures(ctx, method, io.textures, (width, d), len) {
                 let bytes = bytemuck::cast_slice(&flat);
@@ -1241,6 +1272,10 @@ impl Mixer {
         part: tiling::Part,
     ) -> Result<()> {
         use tiling::Part;
+        if tile.size == 1 {
+            // Its one pair (t, t + 1) has lag 1, which the gate adds (conv_tap).
+            return Ok(());
+        }
         for (gi, group) in self.groups.iter().enumerate() {
             let level = group.fft_levels.get(&tile.size);
             let fft = |skip: usize, (c0, c1): (usize, usize)| FftJob {
