@@ -752,9 +752,9 @@ fn tap(filters: &[Vec<f32>], d: usize, len: usize, g: usize, t: usize) -> f32 {
     filters[g / d][(g % d) * len + t]
 }
 
-/// k[1] of channel `c` of a channel-major filter `[D][len]` (0 when `len` < 2): what the
-/// gate multiplies v_{t-1} by for the methods with accumulators, whose convolution
-/// kernels then leave lag 1 out ([`conv_tap`]). For the mixer parameters
+/// `k[1]` of channel `c` of a channel-major filter `[D][len]` (0 when `len` < 2): what
+/// the gate multiplies v_{t-1} by for the methods with accumulators, whose convolution
+/// kernels then leave lag 1 out (`conv_tap`). For the mixer parameters
 /// `[short_w 9D | short_b 3D | diag D | k1 D | ...]` (`gate_lib.wgsl`).
 pub fn lag1_tap<T: Copy + Default>(filter: &[T], c: usize, len: usize) -> T {
     if len < 2 {
