@@ -60,13 +60,18 @@ fn gate4(@builtin(global_invocation_id) gid: vec3<u32>) {
     if 4u * gid.x >= p.count { return; }
     var v = vec4<f32>(0.0);
     for (var j = 0u; j < 4u; j++) {
-        let i = 4u * gid.x + j;
-        let xv = gate_x0_v(p.c0 + i, p.t, 0u);
-        w0[p.t * p.chans + p.col0 + i] = xv.y;
-        w1[p.c0 + i] = xv.x;
+        let xv = gate_x0_v(p.c0 + 4u * gid.x + j, p.t, 0u);
+        w1[p.c0 + 4u * gid.x + j] = xv.x;
         v[j] = xv.y;
     }
-    vstore4((p.t * p.chans + p.col0) / 4u + gid.x, v);
+    store_v4(gid.x, v);
+}
+
+// v_t of the slice's quad `quad` (w0 = the v history): into the arena and the texture.
+fn store_v4(quad: u32, v: vec4<f32>) {
+    let i = p.t * p.chans + p.col0 + 4u * quad;
+    for (var j = 0u; j < 4u; j++) { w0[i + j] = v[j]; }
+    vstore4(i / 4u, v);
 }
 
 // lazy: the direct causal sum at step t, one thread per channel (no barriers; threads
@@ -195,10 +200,6 @@ fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
 fn bench_step4(@builtin(global_invocation_id) gid: vec3<u32>) {
     if 4u * gid.x >= p.count { return; }
     var v = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) {
-        let i = 4u * gid.x + j;
-        v[j] = bench_v(p.c0 + i);
-        w0[p.t * p.chans + p.col0 + i] = v[j];
-    }
-    vstore4((p.t * p.chans + p.col0) / 4u + gid.x, v);
+    for (var j = 0u; j < 4u; j++) { v[j] = bench_v(p.c0 + 4u * gid.x + j); }
+    store_v4(gid.x, v);
 }
