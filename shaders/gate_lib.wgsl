@@ -3,8 +3,13 @@
 // Functions only: the including shader defines `ring(i)` (this layer's ring of the last
 // three in_proj outputs, or all of a prompt's), `urow(t, b)` (the row of that buffer,
 // in units of 3D, holding u_t of batch row b), `mparam(i)` (the layer's mixer parameters
-// [short_w 9D | short_b 3D | diag D | k1 D | ...], diag = k[0] + filter bias, k1 = k[1])
-// and a parameter block `p` with field d (D).
+// [short_w 9D | short_b 3D | diag D | k_1 .. k_K (K·D) | ...], diag = k[0] + filter
+// bias, K = GATE_LAGS), `past_v(g, j)` (v_{t-j} of history column g, j <= t; for the
+// methods with accumulators) and a parameter block `p` with field d (D).
+
+// Lags the gate adds itself for flash and eager: src/mixer.rs's GATE_LAGS (a test checks
+// that they agree).
+const GATE_LAGS: u32 = 15u;
 
 // Short causal conv (kernel 3) of in_proj output channel ch at position t:
 // w0 u[t-2] + w1 u[t-1] + w2 u[t] + b.
@@ -23,16 +28,22 @@ fn gate_x0_v(c: u32, t: u32, b: u32) -> vec2<f32> {
     return vec2<f32>(short_conv(c, t, b), short_conv(2u * p.d + c, t, b) * x1);
 }
 
-// The history term of channel c at step t for the methods with accumulators (flash,
-// eager): the pairs of lag 2 and more that their tiles or pushes left in z_acc[t]
-// (`acc`), plus k[1] v_{t-1} (`v_prev`, read from the history when t >= 1): the gate
-// adds lag 1 itself, so flash needs no tile of side 1 (src/mixer.rs, `conv_tap`).
-fn z_with_lag1(c: u32, acc: f32, v_prev: f32) -> f32 {
-    return acc + mparam(13u * p.d + c) * v_prev;
+// The history term of channel c (history column g) at step t for the methods with
+// accumulators (flash, eager): the pairs of lag > GATE_LAGS that their tiles or pushes
+// left in z_acc[t] (`acc`), plus k[j] v_{t-j} for j = 1 .. min(GATE_LAGS, t): the gate
+// adds those lags itself, so flash dispatches no tile of side <= (GATE_LAGS + 1) / 2
+// (src/mixer.rs, `conv_tap`).
+fn z_with_lags(c: u32, acc: f32, t: u32, g: u32) -> f32 {
+    var z = acc;
+    let lags = min(GATE_LAGS, t);
+    for (var j = 1u; j <= lags; j++) {
+        z += mparam((12u + j) * p.d + c) * past_v(g, j);
+    }
+    return z;
 }
 
 // The mixer output of channel c: y = (z + diag * v) * x0, where z is the history term
-// (z_with_lag1 for flash and eager, 0 for the diagonal-only method).
+// (z_with_lags for flash and eager, 0 for the diagonal-only method).
 fn gate_y(c: u32, x0: f32, v: f32, z: f32) -> f32 {
     return (z + mparam(12u * p.d + c) * v) * x0;
 }

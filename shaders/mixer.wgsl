@@ -29,10 +29,9 @@ fn ring(i: u32) -> f32 { return r0[i]; }
 fn mparam(i: u32) -> f32 { return r1[i]; }
 fn urow(t: u32, b: u32) -> u32 { return t % 3u; }
 
-// v_{t-1} of arena column g (w0 = the v history in gate and bench_step), 0 at t = 0.
-fn prev_v(g: u32) -> f32 {
-    if p.t == 0u { return 0.0; }
-    return w0[(p.t - 1u) * p.chans + g];
+// v_{t-j} of arena column g (w0 = the v history in gate and bench_step), j <= t.
+fn past_v(g: u32, j: u32) -> f32 {
+    return w0[(p.t - j) * p.chans + g];
 }
 
 // gate: r0 = u ring of this layer, r1 = mixer params of this layer, r2 = z_acc arena,
@@ -48,7 +47,7 @@ fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
     w1[c] = xv.x;
     if p.mode == 2u { return; }
     var z = 0.0;
-    if p.mode == 0u { z = z_with_lag1(c, r2[p.t * p.chans + g], prev_v(g)); }
+    if p.mode == 0u { z = z_with_lags(c, r2[p.t * p.chans + g], p.t, g); }
     w2[c] = gate_y(c, xv.x, xv.y, z);
 }
 
@@ -190,7 +189,7 @@ fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
     w0[p.t * p.chans + g] = v;
     if p.mode == 2u { return; }
     var z = 0.0;
-    if p.mode == 0u { z = z_with_lag1(c, r2[p.t * p.chans + g], prev_v(g)); }
+    if p.mode == 0u { z = z_with_lags(c, r2[p.t * p.chans + g], p.t, g); }
     w1[c] = gate_y(c, 1.0, v, z);
 }
 

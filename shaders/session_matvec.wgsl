@@ -84,6 +84,8 @@ fn urow(t: u32, b: u32) -> u32 {
     if (p.flags & 16u) != 0u { return t * p.batch + b; }
     return (t % 3u) * p.batch + b;
 }
+// The v history is `side` (time-major rows of p.chans columns) in the gate.
+fn past_v(g: u32, j: u32) -> f32 { return side[g - j * p.chans]; }
 
 // Where one row of a batched product reads and writes (see the header).
 struct Row {
@@ -153,11 +155,7 @@ fn input(kind: u32, i: u32, first: bool, stats: vec2<f32>, r: Row) -> f32 {
             let g = r.t * p.chans + p.col0 + r.b * p.d + i;
             if first { side[g] = xv.y; }
             var z = 0.0;
-            if p.mode == 0u {
-                var v_prev = 0.0;
-                if r.t > 0u { v_prev = side[g - p.chans]; }
-                z = z_with_lag1(i, zacc[g], v_prev);
-            }
+            if p.mode == 0u { z = z_with_lags(i, zacc[g], r.t, g); }
             return gate_y(i, xv.x, xv.y, z);
         }
         default: { return x[r.in_off + i]; }

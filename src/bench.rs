@@ -353,11 +353,12 @@ pub(crate) fn bench_mixer(
     let k: Vec<f32> = (0..channels)
         .flat_map(|c| filter[c * stride..c * stride + len].iter().copied())
         .collect();
-    let mut params = vec![0f32; 14 * channels];
+    let mut params = vec![0f32; crate::mixer::mixer_params_len(channels)];
     for c in 0..channels {
         params[12 * channels + c] = k[c * len] + 0.5;
-        params[13 * channels + c] = crate::mixer::lag1_tap(&k, c, len);
     }
+    let taps = crate::mixer::gate_taps(&k, channels, len);
+    params[13 * channels..13 * channels + taps.len()].copy_from_slice(&taps);
     let params = vec![ctx.buffer_init("bench_params", &params)?];
     let ring = vec![ctx.buffer_zeroed("bench_ring", 16)?];
     let ones = ctx.buffer_init("bench_ones", &vec![1f32; channels])?;

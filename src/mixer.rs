@@ -375,12 +375,21 @@ pub fn binding_limit(ctx: &GpuContext) -> u64 {
         .min(1 << 31)
 }
 
+/// The flash tile sides done with FFTs in a session of `len`, ascending: those of the
+/// schedule from `fft_min_tile` on, past the sides the gate covers ([`GATE_TILE_MAX`]).
+fn fft_tile_sizes(len: usize, fft_min_tile: usize) -> Vec<usize> {
+    tiling::schedule_sizes(len)
+        .into_iter()
+        .filter(|&u| u >= fft_min_tile && u > GATE_TILE_MAX)
+        .collect()
+}
+
 /// Largest flash tile side done with FFTs for a session of `len` (0 if none).
 pub fn largest_fft_tile(method: Method, len: usize, fft_min_tile: usize) -> usize {
     match method {
-        Method::Flash => tiling::schedule_sizes(len)
-            .into_iter()
-            .rfind(|&u| u >= fft_min_tile.max(2))
+        Method::Flash => fft_tile_sizes(len, fft_min_tile)
+            .last()
+            .copied()
             .unwrap_or(0),
         _ => 0,
     }
@@ -422,10 +431,7 @@ impl MixerMemory {
             ..Default::default()
         };
         if method == Method::Flash {
-            let sizes: Vec<usize> = tiling::schedule_sizes(len)
-                .into_iter()
-                .filter(|&u| u >= fft_min_tile.max(2))
-                .collect();
+            let sizes = fft_tile_sizes(len, fft_min_tile);
             let stored = precomputed_levels(&sizes, channels, tiles.spectra_budget);
             let level = |u: usize| 8 * channels as u64 * u as u64;
             m.spectra = sizes[..stored].iter().map(|&u| level(u)).sum();
@@ -752,21 +758,46 @@ fn tap(filters: &[Vec<f32>], d: usize, len: usize, g: usize, t: usize) -> f32 {
     filters[g / d][(g % d) * len + t]
 }
 
-/// `k[1]` of channel `c` of a channel-major filter `[D][len]` (0 when `len` < 2): what
-/// the gate multiplies v_{t-1} by for the methods with accumulators, whose convolution
-/// kernels then leave lag 1 out (`conv_tap`). For the mixer parameters
-/// `[short_w 9D | short_b 3D | diag D | k1 D | ...]` (`gate_lib.wgsl`).
-pub fn lag1_tap<T: Copy + Default>(filter: &[T], c: usize, len: usize) -> T {
-    if len < 2 {
-        return T::default();
+/// Lags `1 ..= GATE_LAGS` of the long convolution are added by the gate itself, for the
+/// methods with accumulators (flash, eager): `z_with_lags` in gate_lib.wgsl, whose
+/// `GATE_LAGS` must equal this. Their convolution kernels then leave those lags out
+/// (`conv_tap`), so flash's tiles of side up to [`GATE_TILE_MAX`] have nothing left to do
+/// and are never dispatched: 15 removes the tiles of side 1, 2, 4 and 8, which are 15 of
+/// every 16 steps' tiles, for K loads of the history per channel and step in the gate.
+pub const GATE_LAGS: usize = 15;
+
+/// The largest tile side whose pairs all have lags the gate adds (`2U - 1 <= GATE_LAGS`).
+pub const GATE_TILE_MAX: usize = GATE_LAGS.div_ceil(2);
+
+/// Length of a layer's mixer parameters for width `d`:
+/// `[short_w 9D | short_b 3D | diag D | k_1 .. k_K (K·D, lag-major) | out_proj b D]`
+/// (`gate_lib.wgsl`), with K = [`GATE_LAGS`].
+pub const fn mixer_params_len(d: usize) -> usize {
+    (14 + GATE_LAGS) * d
+}
+
+/// Offset of the out_proj bias in a layer's mixer parameters ([`mixer_params_len`]).
+pub const fn mixer_params_bias_off(d: usize) -> usize {
+    (13 + GATE_LAGS) * d
+}
+
+/// The gate's taps `k[1] .. k[GATE_LAGS]` of a channel-major filter `[D][len]` (taps past
+/// `len` are 0), lag-major as the mixer parameters hold them: entry `(j - 1) * D + c` is
+/// `k[j]` of channel c.
+pub fn gate_taps<T: Copy + Default>(filter: &[T], d: usize, len: usize) -> Vec<T> {
+    let mut out = vec![T::default(); GATE_LAGS * d];
+    for j in 1..=GATE_LAGS.min(len.saturating_sub(1)) {
+        for c in 0..d {
+            out[(j - 1) * d + c] = filter[c * len + j];
+        }
     }
-    filter[c * len + 1]
+    out
 }
 
 /// Tap `lag` of arena column `g` as `method`'s convolution kernels use it (the filter
-/// arena, the tiles' spectra, eager's push): flash and eager leave lag 1 to the gate
-/// (`z_with_lag1` in gate_lib.wgsl), which adds k[1] v_{t-1} as it adds the diagonal
-/// term, so a flash tile of side 1 has nothing left to do; lazy sums every lag itself.
+/// arena, the tiles' spectra, eager's push): flash and eager leave lags up to
+/// [`GATE_LAGS`] to the gate (`z_with_lags` in gate_lib.wgsl), which adds them as it adds
+/// the diagonal term; lazy sums every lag itself.
 fn conv_tap(
     method: Method,
     filters: &[Vec<f32>],
@@ -774,7 +805,7 @@ fn conv_tap(
     g: usize,
     lag: usize,
 ) -> f32 {
-    if lag == 1 && matches!(method, Method::Flash | Method::Eager) {
+    if (1..=GATE_LAGS).contains(&lag) && matches!(method, Method::Flash | Method::Eager) {
         return 0.0;
     }
     tap(filters, d, len, g, lag)
@@ -791,10 +822,7 @@ fn fft_levels(
     [v_hist, z_acc, k, unused]: [&wgpu::Buffer; 4],
 ) -> Result<BTreeMap<usize, FftLevel>> {
     let mut levels = BTreeMap::new();
-    let sizes: Vec<usize> = tiling::schedule_sizes(len)
-        .into_iter()
-        .filter(|&u| u >= io.fft_min_tile.max(2))
-        .collect();
+    let sizes = fft_tile_sizes(len, io.fft_min_tile);
     let Some(&largest) = sizes.last() else {
         return Ok(levels);
     };
@@ -887,7 +915,7 @@ enum Taps {
 
 /// Filter spectra of level `u` for the channels `start .. start + width` (over all
 /// layers; filters channel-major `[D][len]` per layer): FFT of the taps `taps` selects
-/// (zero past the session's length, and at lag 1, which flash's gate adds: [`conv_tap`])
+/// (zero past the session's length, and at the lags flash's gate adds: [`conv_tap`])
 /// in f64, scaled by 1 / 2U, frequencies 0 .. U with slot 0 packing (K[0], K[U]) (both
 /// real), as f32 pairs.
 fn level_spectra(
@@ -1068,7 +1096,10 @@ impl Mixer {
             len,
             fft_min_tile: io.fft_min_tile,
             spread: tiling::Spread {
-                min_size: io.spread.min_size.max(io.fft_min_tile.max(2)),
+                min_size: io
+                    .spread
+                    .min_size
+                    .max(io.fft_min_tile.max(GATE_TILE_MAX + 1)),
                 ..io.spread
             },
             groups,
@@ -1272,8 +1303,8 @@ impl Mixer {
         part: tiling::Part,
     ) -> Result<()> {
         use tiling::Part;
-        if tile.size == 1 {
-            // Its one pair (t, t + 1) has lag 1, which the gate adds (conv_tap).
+        if tile.size <= GATE_TILE_MAX {
+            // All its pairs have lags the gate adds (conv_tap).
             return Ok(());
         }
         for (gi, group) in self.groups.iter().enumerate() {
@@ -1467,6 +1498,30 @@ impl Mixer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shader's lag count is the one the kernels' taps and the tile schedule assume,
+    /// and the gate's taps sit where the shader reads them.
+    #[test]
+    fn gate_lags_agree() {
+        let decl = format!("const GATE_LAGS: u32 = {GATE_LAGS}u;");
+        assert!(
+            GATE_LIB_WGSL.contains(&decl),
+            "gate_lib.wgsl lacks `{decl}`"
+        );
+        assert!(2 * GATE_TILE_MAX - 1 <= GATE_LAGS && 2 * GATE_TILE_MAX + 1 > GATE_LAGS);
+        let (d, len) = (3, 40);
+        let filter: Vec<f32> = (0..d * len).map(|i| i as f32).collect();
+        let taps = gate_taps(&filter, d, len);
+        for j in 1..=GATE_LAGS {
+            for c in 0..d {
+                assert_eq!(taps[(j - 1) * d + c], filter[c * len + j]);
+            }
+        }
+        // Past the filter's length the taps are zero.
+        let short = gate_taps(&filter[..d * 4], d, 4);
+        assert_eq!(short[3 * d..], vec![0.0; (GATE_LAGS - 3) * d][..]);
+        assert_eq!(mixer_params_bias_off(d) + d, mixer_params_len(d));
+    }
 
     /// Every split covers the channels, fits the limit, keeps quads aligned, and uses
     /// the widest groups that fit.

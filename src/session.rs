@@ -639,8 +639,8 @@ impl Products {
         let d = self.out_proj.n;
         let col0 = l as u32 * self.out_proj.batch * d;
         Some(Matvec {
-            // Mixer parameters [short_w 9D | short_b 3D | diag D | k1 D | out_proj b D].
-            bias_off: 14 * d,
+            // Mixer parameters (crate::mixer::mixer_params_len).
+            bias_off: crate::mixer::mixer_params_bias_off(d as usize) as u32,
             gate: [d, t as u32, 0, mode, chans, col0],
             ..self.out_proj
         })
@@ -1123,12 +1123,16 @@ impl Session {
         let mut params = Vec::with_capacity(c.n_layer);
         for (l, lw) in m.model.layers.iter().enumerate() {
             let k = m.model.filter(l, opts.len)?;
-            let mut p: Vec<f32> = Vec::with_capacity(15 * d);
+            let mut p: Vec<f32> = Vec::with_capacity(crate::mixer::mixer_params_len(d));
             p.extend_from_slice(&lw.short_w);
             p.extend_from_slice(&lw.short_b);
             p.extend((0..d).map(|ch| (k[ch * opts.len] + lw.filter_bias[ch] as f64) as f32));
-            // k[1], which the gate applies to v_{t-1} (gate_lib.wgsl, z_with_lag1).
-            p.extend((0..d).map(|ch| crate::mixer::lag1_tap(&k, ch, opts.len) as f32));
+            // k[1 ..= GATE_LAGS], which the gate applies to v_{t-j} (gate_lib.wgsl).
+            p.extend(
+                crate::mixer::gate_taps(&k, d, opts.len)
+                    .iter()
+                    .map(|&v| v as f32),
+            );
             // For the fused gate + out_proj kernel, whose vecs binding this is.
             p.extend_from_slice(&lw.out_proj_b);
             params.push(ctx.buffer_init("mixer_params", &p)?);
