@@ -14,6 +14,14 @@
 @group(1) @binding(3) var<storage, read_write> w0: array<f32>;
 @group(1) @binding(4) var<storage, read_write> w1: array<f32>;
 @group(1) @binding(5) var<storage, read_write> w2: array<f32>;
+// Quad views of the same bindings: the mixer parameters (every kernel that reads them
+// does so through r1q, so that none binds both views), and, for the four-channel gates
+// (gate4, bench_step4, which never touch r2 and w0), z_acc and the v history. A CPU
+// driver (lavapipe) turns every buffer access into a loop over its SIMD lanes, so one
+// quad access costs far less than four scalar ones.
+@group(1) @binding(1) var<storage, read> r1q: array<vec4<f32>>;
+@group(1) @binding(2) var<storage, read> r2q: array<vec4<f32>>;
+@group(1) @binding(3) var<storage, read_write> w0q: array<vec4<f32>>;
 
 // Where gate4 and bench_step4 store the quad i of v_t (quad i of the arena): nowhere,
 // unless src/mixer.rs swaps this line for an rgba32float texture (lazy on CPU adapters,
@@ -26,7 +34,7 @@ var<workgroup> red: array<f32, 256>;
 // gate_lib.wgsl's accessors (used by the gate): r0 = this layer's u ring, r1 = its
 // mixer parameters.
 fn ring(i: u32) -> f32 { return r0[i]; }
-fn mparam(i: u32) -> f32 { return r1[i]; }
+fn mparam(i: u32) -> f32 { return r1q[i >> 2u][i & 3u]; }
 fn urow(t: u32, b: u32) -> u32 { return t % 3u; }
 
 // v_{t-j} of arena column g (w0 = the v history in gate and bench_step), j <= t.
@@ -51,26 +59,49 @@ fn gate(@builtin(global_invocation_id) gid: vec3<u32>) {
     w2[c] = gate_y(c, xv.x, xv.y, z);
 }
 
-// gate4: the gate of lazy (mode 2) with its v history in a texture, four channels per
-// thread (count, col0 and chans multiples of 4): x0 and v as `gate` stores them, and
-// the quad's v_t in the texture.
+// gate4: `gate` for four channels per thread (D, count, c0, col0 and chans multiples of
+// 4), with quad accesses to the arenas and the lags' taps; where lazy reads its v
+// history from a texture, it also stores v_t there.
 @compute @workgroup_size(64)
 fn gate4(@builtin(global_invocation_id) gid: vec3<u32>) {
     if 4u * gid.x >= p.count { return; }
+    let c = p.c0 + 4u * gid.x;
+    var x0 = vec4<f32>(0.0);
     var v = vec4<f32>(0.0);
     for (var j = 0u; j < 4u; j++) {
-        let xv = gate_x0_v(p.c0 + 4u * gid.x + j, p.t, 0u);
-        w1[p.c0 + 4u * gid.x + j] = xv.x;
+        let xv = gate_x0_v(c + j, p.t, 0u);
+        w1[c + j] = xv.x;
+        x0[j] = xv.x;
         v[j] = xv.y;
     }
-    store_v4(gid.x, v);
+    if !finish_quad(gid.x, v) { return; }
+    let y = mix_quad(c, gid.x, v) * x0;
+    for (var j = 0u; j < 4u; j++) { w2[c + j] = y[j]; }
 }
 
-// v_t of the slice's quad `quad` (w0 = the v history): into the arena and the texture.
-fn store_v4(quad: u32, v: vec4<f32>) {
-    let i = p.t * p.chans + p.col0 + 4u * quad;
-    for (var j = 0u; j < 4u; j++) { w0[i + j] = v[j]; }
-    vstore4(i / 4u, v);
+// Stores the quad `quad` of the slice's v_t (into the arena and, if swapped in, the
+// texture); false for lazy (mode 2), whose own kernel completes the outputs.
+fn finish_quad(quad: u32, v: vec4<f32>) -> bool {
+    let i = (p.t * p.chans + p.col0) / 4u + quad;
+    w0q[i] = v;
+    vstore4(i, v);
+    return p.mode != 2u;
+}
+
+// z_t + diag * v_t of channels c .. c + 3 (the slice's quad `quad`): z_t from z_acc plus
+// the lags the gate adds (mode 0, as z_with_lags), or 0 (mode 1).
+fn mix_quad(c: u32, quad: u32, v: vec4<f32>) -> vec4<f32> {
+    let i = (p.t * p.chans + p.col0) / 4u + quad;
+    var z = vec4<f32>(0.0);
+    if p.mode == 0u {
+        z = r2q[i];
+        let lags = min(GATE_LAGS, p.t);
+        let row = p.chans / 4u;
+        for (var j = 1u; j <= lags; j++) {
+            z += r1q[((12u + j) * p.d + c) / 4u] * w0q[i - j * row];
+        }
+    }
+    return z + r1q[(12u * p.d + c) / 4u] * v;
 }
 
 // lazy: the direct causal sum at step t, one thread per channel (no barriers; threads
@@ -176,7 +207,7 @@ fn bench_v(c: u32) -> f32 {
 // bench_step (mixer-only benchmark): every channel is a chain through the convolution,
 // v_t = tanh(z_{t-1}) + noise, so nothing can be precomputed. Then z_t is completed from
 // z_acc (mode 0), the diagonal only (mode 1), or left to the lazy kernel (mode 2).
-// r1 = params (diag at 12 D + c, k1 at 13 D + c), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels
+// r1 = params (diag at 12 D + c, the lags' taps from 13 D on), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels
 // (one "layer" of all channels, run slice by slice like the gate).
 @compute @workgroup_size(256)
 fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
@@ -193,12 +224,14 @@ fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
     w1[c] = gate_y(c, 1.0, v, z);
 }
 
-// bench_step4: bench_step for lazy (mode 2) with its v history in a texture, four
-// channels per thread, like gate4.
+// bench_step4: bench_step for four channels per thread, like gate4.
 @compute @workgroup_size(64)
 fn bench_step4(@builtin(global_invocation_id) gid: vec3<u32>) {
     if 4u * gid.x >= p.count { return; }
+    let c = p.c0 + 4u * gid.x;
     var v = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) { v[j] = bench_v(p.c0 + 4u * gid.x + j); }
-    store_v4(gid.x, v);
+    for (var j = 0u; j < 4u; j++) { v[j] = bench_v(c + j); }
+    if !finish_quad(gid.x, v) { return; }
+    let y = mix_quad(c, gid.x, v);
+    for (var j = 0u; j < 4u; j++) { w1[c + j] = y[j]; }
 }

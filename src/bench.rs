@@ -835,6 +835,69 @@ fn time_rustfft(input: &[[f32; 2]], n: usize) -> f64 {
 mod tests {
     use super::*;
 
+    /// The v history of the mixer-only chain after `len` steps of `method`.
+    fn chain_history(
+        ctx: &GpuContext,
+        kernels: &MixerKernels,
+        method: Method,
+        filter: &[f32],
+        (channels, len, textures): (usize, usize, bool),
+    ) -> Vec<f32> {
+        let shape = (channels, len, Tiles::new(16));
+        let (mixer, _keep) =
+            bench_mixer(ctx, kernels, method, filter, shape, textures).expect("mixer");
+        let slots = STEPS_PER_SUBMIT * mixer.dispatches_per_token();
+        let mut arena = ParamArena::new(ctx, kernels.param_layout(), slots);
+        run_mixer_steps(ctx, kernels, &mixer, &mut arena, len).expect("steps");
+        mixer.read_history().expect("history")
+    }
+
+    /// What the mixer-only benchmark times is the same computation for every method:
+    /// flash (gates with the lags 1..15, FFT and direct tiles) and eager give lazy's v
+    /// chain (v_t = tanh(z_{t-1}) + noise) within 1e-4 of its largest value, with
+    /// channels in quads (four-channel gates) and not (six: one channel per thread).
+    #[test]
+    fn mixer_only_methods_agree() {
+        let ctx = GpuContext::new().expect("GPU adapter");
+        let kernels = MixerKernels::new(&ctx).expect("kernels");
+        for (channels, len) in [(8, 300), (6, 130)] {
+            // A decay plus a long oscillating tail, so that every tile adds something.
+            let filter: Vec<f32> = (0..channels * len)
+                .map(|i| {
+                    let (c, t) = ((i / len) as f32, (i % len) as f32);
+                    0.3 * (-t / (2.0 + c)).exp() + 0.01 * (0.05 * (c + 1.0) * t + c).sin()
+                })
+                .collect();
+            let shape = (channels, len, false);
+            let lazy = chain_history(&ctx, &kernels, Method::Lazy, &filter, shape);
+            let scale = lazy.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(scale > 0.1, "the chain is not trivial (max |v| {scale})");
+            let textured =
+                chain_history(&ctx, &kernels, Method::Lazy, &filter, (channels, len, true));
+            for (method, got) in [
+                (
+                    Method::Flash,
+                    chain_history(&ctx, &kernels, Method::Flash, &filter, shape),
+                ),
+                (
+                    Method::Eager,
+                    chain_history(&ctx, &kernels, Method::Eager, &filter, shape),
+                ),
+                (Method::Lazy, textured),
+            ] {
+                let err = got
+                    .iter()
+                    .zip(&lazy)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    err <= 1e-4 * scale,
+                    "{method} vs lazy, {channels} channels, L = {len}: {err} (max |v| {scale})"
+                );
+            }
+        }
+    }
+
     #[test]
     fn latency_percentiles() {
         assert!(Latency::of(&[]).is_none());

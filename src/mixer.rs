@@ -152,7 +152,9 @@ impl FromStr for Method {
 #[derive(Debug)]
 pub struct MixerKernels {
     gate: Kernel,
-    /// `gate4`: lazy's gate, which also stores v_t in its v texture.
+    /// `gate`, four channels per thread.
+    gate4: Kernel,
+    /// `gate4` for lazy with its v history in a texture, which it also stores v_t in.
     gate_tex: Kernel,
     lazy: Kernel,
     lazy4: Kernel,
@@ -162,7 +164,9 @@ pub struct MixerKernels {
     tile_direct: Kernel,
     tile_urgent: Kernel,
     bench_step: Kernel,
-    /// `bench_step4`: bench_step for lazy with its v texture.
+    /// `bench_step`, four channels per thread.
+    bench_step4: Kernel,
+    /// `bench_step4` for lazy with its v texture.
     bench_step_tex: Kernel,
     tile_fft: Kernel,
     spectra_fft: Kernel,
@@ -218,6 +222,7 @@ impl MixerKernels {
         let tiles = tile_source();
         Ok(MixerKernels {
             gate: k("gate")?,
+            gate4: k("gate4")?,
             gate_tex: k_tex("gate4")?,
             lazy: k("lazy")?,
             lazy4: Kernel::new(ctx, &mixer_vec4_source(false), "lazy4", &MIXER_ACCESS)?,
@@ -226,6 +231,7 @@ impl MixerKernels {
             tile_direct: k("tile_direct")?,
             tile_urgent: k("tile_urgent")?,
             bench_step: k("bench_step")?,
+            bench_step4: k("bench_step4")?,
             bench_step_tex: k_tex("bench_step4")?,
             tile_fft: Kernel::new(ctx, &tiles, "tile_fft", &TILE_ACCESS)?,
             spectra_fft: Kernel::new(ctx, &tiles, "spectra_fft", &TILE_ACCESS)?,
@@ -478,25 +484,41 @@ struct Slice {
     count: usize,
     /// Column of the slice's first channel within its group.
     col0: usize,
-    /// The bindings of `gate` (`gate_tex` with [`LazyKernel::Vec4Texture`]).
+    /// Whether the slice's quads of channels line up (width D, its first channel, its
+    /// channel count and its column, and its group's width are multiples of 4): its
+    /// gates then take four channels per thread.
+    quads: bool,
+    /// The bindings of its gate kernel ([`Slice::gate_kernels`]).
     gate: wgpu::BindGroup,
     /// The lazy sum's bindings, for `lazy_kernel`.
     lazy: wgpu::BindGroup,
     lazy_kernel: LazyKernel,
-    /// The bindings of `bench_step` (`bench_step_tex` with [`LazyKernel::Vec4Texture`]).
+    /// The bindings of its bench_step kernel ([`Slice::gate_kernels`]).
     bench_step: wgpu::BindGroup,
 }
 
 impl Slice {
-    /// The gate and bench_step kernels of this slice and their workgroup count: the
-    /// four-channel ones that also store v_t in the v texture where lazy reads its
-    /// history from one.
+    /// The gate and bench_step kernels of this slice and their workgroup count: four
+    /// channels per thread where the quads line up, and then, where lazy reads its
+    /// history from a texture, the ones that also store v_t in it.
     fn gate_kernels<'k>(&self, k: &'k MixerKernels) -> (&'k Kernel, &'k Kernel, u32) {
-        let count = self.count as u32;
-        if self.lazy_kernel == LazyKernel::Vec4Texture {
-            (&k.gate_tex, &k.bench_step_tex, (count / 4).div_ceil(64))
-        } else {
-            (&k.gate, &k.bench_step, count.div_ceil(256))
+        Self::kernels_for(k, self.quads, self.lazy_kernel, self.count)
+    }
+
+    /// [`Slice::gate_kernels`] before the slice exists (to bind them).
+    fn kernels_for(
+        k: &MixerKernels,
+        quads: bool,
+        lazy: LazyKernel,
+        count: usize,
+    ) -> (&Kernel, &Kernel, u32) {
+        let count = count as u32;
+        match (quads, lazy) {
+            (_, LazyKernel::Vec4Texture) => {
+                (&k.gate_tex, &k.bench_step_tex, (count / 4).div_ceil(64))
+            }
+            (true, _) => (&k.gate4, &k.bench_step4, (count / 4).div_ceil(64)),
+            (false, _) => (&k.gate, &k.bench_step, count.div_ceil(256)),
         }
     }
 }
@@ -768,6 +790,10 @@ pub const GATE_LAGS: usize = 15;
 
 /// The largest tile side whose pairs all have lags the gate adds (`2U - 1 <= GATE_LAGS`).
 pub const GATE_TILE_MAX: usize = GATE_LAGS.div_ceil(2);
+
+// A tile of side U holds lags 1 .. 2U - 1: the gate must cover all of those for the
+// sides up to GATE_TILE_MAX, which are never dispatched (and at least lag 1).
+const _: () = assert!(GATE_LAGS >= 1 && 2 * GATE_TILE_MAX - 1 <= GATE_LAGS);
 
 /// Length of a layer's mixer parameters for width `d`:
 /// `[short_w 9D | short_b 3D | diag D | k_1 .. k_K (K·D, lag-major) | out_proj b D]`
@@ -1043,6 +1069,7 @@ impl Mixer {
                         let bind = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
                         let width = plan.widths[group];
                         let vec4 = [width, col0, count].iter().all(|x| x % 4 == 0);
+                        let quads = vec4 && d % 4 == 0 && c0 % 4 == 0;
                         let gate_bufs = [u, p, z, v, io.x0, io.y];
                         let bench_bufs = [d0, p, z, v, io.y, d2];
                         let Some((v_tex, k_tex)) = textures else {
@@ -1051,15 +1078,18 @@ impl Mixer {
                             } else {
                                 LazyKernel::Scalar
                             };
+                            let (gate, bench_step, _) =
+                                Slice::kernels_for(kernels, quads, kind, count);
                             return Slice {
                                 group,
                                 c0,
                                 count,
                                 col0,
-                                gate: bind(&kernels.gate, gate_bufs),
+                                quads,
+                                gate: bind(gate, gate_bufs),
                                 lazy: bind(&kernels.lazy, [v, k, p, io.x0, io.y, d3]),
                                 lazy_kernel: kind,
-                                bench_step: bind(&kernels.bench_step, bench_bufs),
+                                bench_step: bind(bench_step, bench_bufs),
                             };
                         };
                         // The buffers, then a texture view.
@@ -1079,6 +1109,7 @@ impl Mixer {
                             c0,
                             count,
                             col0,
+                            quads,
                             gate: with_view(&kernels.gate_tex, &gate_bufs, v_tex),
                             lazy: kernels.lazy4_tex.bind_resources(ctx, lazy),
                             lazy_kernel: LazyKernel::Vec4Texture,
@@ -1508,7 +1539,6 @@ mod tests {
             GATE_LIB_WGSL.contains(&decl),
             "gate_lib.wgsl lacks `{decl}`"
         );
-        assert!(2 * GATE_TILE_MAX - 1 <= GATE_LAGS && 2 * GATE_TILE_MAX + 1 > GATE_LAGS);
         let (d, len) = (3, 40);
         let filter: Vec<f32> = (0..d * len).map(|i| i as f32).collect();
         let taps = gate_taps(&filter, d, len);
