@@ -15,8 +15,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Tile sides measured, smallest first (measuring stops once the FFT has won twice in a
-/// row: the direct tile grows as U^2, the FFT tile as U log U).
-pub const CANDIDATES: [usize; 7] = [8, 16, 32, 64, 128, 256, 512];
+/// row: the direct tile grows as U^2, the FFT tile as U log U). Sides up to
+/// [`crate::mixer::GATE_TILE_MAX`] are never dispatched (the gate adds their pairs).
+pub const CANDIDATES: [usize; 6] = [16, 32, 64, 128, 256, 512];
+const _: () = assert!(CANDIDATES[0] > crate::mixer::GATE_TILE_MAX);
 /// Channels of the measurement (four layers of 128, or one of 512).
 const CHANNELS: usize = 512;
 /// Version of the measurement: a cached entry of another version is measured again.
@@ -47,7 +49,7 @@ pub struct Tuned {
 /// The threshold `timings` call for: the smallest measured side from which the FFT is
 /// faster at every larger measured side too; twice the largest side when it never is.
 pub fn choose(timings: &[TileTiming]) -> usize {
-    let mut best = timings.last().map_or(CANDIDATES[6] * 2, |t| t.size * 2);
+    let mut best = timings.last().map_or(CANDIDATES[5] * 2, |t| t.size * 2);
     for t in timings.iter().rev() {
         if t.fft < t.direct {
             best = t.size;
