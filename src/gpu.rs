@@ -729,7 +729,7 @@ impl Kernel {
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(entry),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
+            source: wgpu::ShaderSource::Wgsl(unfoldable_params(source).into()),
         });
         let param_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("params"),
@@ -835,6 +835,68 @@ impl Kernel {
 /// Number of u32 words in one parameter block (all kernels share the size).
 pub const PARAM_WORDS: usize = 16;
 
+/// Bytes each dispatch binds from its parameter slot: two blocks, of which the second is
+/// always zeros ([`ParamArena::push`] pads every slot with them): see
+/// [`unfoldable_params`].
+const PARAM_BINDING: u64 = 2 * PARAM_WORDS as u64 * 4;
+
+/// A kernel's source as [`Kernel::new`] compiles it: the parameter block
+/// `@group(0) @binding(0) var<uniform> NAME: TYPE;` becomes two slots,
+/// `NAME_slots: array<TYPE, 2>`, and a private `NAME` that every entry point first
+/// fills with `NAME_slots[min(NAME_slots[1].FIRST, 1u)]` (FIRST: the struct's first
+/// field, a u32; slot 1 holds zeros, so this is slot 0).
+///
+/// Why: lavapipe (Mesa 22.3) may "inline" uniform values that branch and loop
+/// conditions read, which it can when the loads sit at constant offsets in a uniform
+/// buffer, and it then compiles the kernel again at every dispatch (measured: lazy's
+/// gate, 1 to 2 ms a token, 4x lazy's whole time at L = 1024). Behind an index that no
+/// compiler can fold, no load has a constant offset. Sources without such a block, or
+/// whose struct does not start with a u32 field, are returned unchanged.
+pub fn unfoldable_params(source: &str) -> String {
+    const DECL: &str = "@group(0) @binding(0) var<uniform> ";
+    let Some(line) = source.lines().find(|l| l.starts_with(DECL)) else {
+        return source.to_string();
+    };
+    let Some((name, ty)) = line[DECL.len()..]
+        .trim_end()
+        .trim_end_matches(';')
+        .split_once(": ")
+    else {
+        return source.to_string();
+    };
+    let Some(first) = first_u32_field(source, ty) else {
+        return source.to_string();
+    };
+    let slots = format!("{DECL}{name}_slots: array<{ty}, 2>;\nvar<private> {name}: {ty};");
+    let copy = format!("\n    {name} = {name}_slots[min({name}_slots[1].{first}, 1u)];");
+    let source = source.replacen(line, &slots, 1);
+    let mut out = String::with_capacity(source.len() + 64 * 32);
+    let mut rest = source.as_str();
+    // Entry points: a line that starts with @compute, then `fn`, then the body's `{`.
+    while let Some(at) = rest.find("\n@compute") {
+        let Some(body) = rest[at..]
+            .find("\nfn ")
+            .and_then(|f| rest[at + f..].find('{').map(|b| at + f + b + 1))
+        else {
+            break;
+        };
+        out.push_str(&rest[..body]);
+        out.push_str(&copy);
+        rest = &rest[body..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first field of `struct ty { ... }` in `source` if it is a u32.
+fn first_u32_field<'a>(source: &'a str, ty: &str) -> Option<&'a str> {
+    let open = source.find(&format!("struct {ty} {{"))?;
+    let body = &source[open..];
+    let field = body[body.find('{')? + 1..].trim_start();
+    let (name, rest) = field.split_once(':')?;
+    rest.trim_start().starts_with("u32").then_some(name.trim())
+}
+
 /// A uniform buffer of parameter slots, one per dispatch, filled on the CPU while a step
 /// is recorded and uploaded once before submit. Kernels read their slot through a dynamic
 /// offset, so one bind group serves every dispatch.
@@ -859,7 +921,7 @@ impl ParamArena {
     /// they are all identical).
     pub fn new(ctx: &GpuContext, layout: &wgpu::BindGroupLayout, capacity: usize) -> Self {
         let align = ctx.limits.min_uniform_buffer_offset_alignment.max(64) as u64;
-        let stride = (PARAM_WORDS as u64 * 4).div_ceil(align) * align;
+        let stride = PARAM_BINDING.div_ceil(align) * align;
         let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: stride * capacity.max(1) as u64,
@@ -874,7 +936,7 @@ impl ParamArena {
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: &buffer,
                     offset: 0,
-                    size: std::num::NonZeroU64::new(PARAM_WORDS as u64 * 4),
+                    size: std::num::NonZeroU64::new(PARAM_BINDING),
                 }),
             }],
         });
@@ -893,7 +955,9 @@ impl ParamArena {
         self.capacity - self.staged.len() / self.stride as usize
     }
 
-    /// Stages one parameter block and returns its dynamic offset.
+    /// Stages one parameter block and returns its dynamic offset. The rest of the slot,
+    /// the second block that every dispatch binds included, is zeros
+    /// ([`unfoldable_params`] relies on it).
     pub fn push(&mut self, words: &[u32]) -> Result<u32> {
         if self.remaining() == 0 {
             return Err(Error::gpu(format!(
@@ -976,4 +1040,43 @@ pub fn dispatch(
     groups: u32,
 ) -> Result<()> {
     dispatch_rows(pass, arena, kernel, storage, words, (groups, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parameter block moves behind the unfoldable index in every entry point (and
+    /// nowhere else); sources without a block are left alone.
+    #[test]
+    fn params_behind_an_unfoldable_index() {
+        let src = "struct P {\n    n: u32,\n    t: u32,\n}\n\
+                   @group(0) @binding(0) var<uniform> p: P;\n\
+                   fn helper() -> u32 { return p.t; }\n\
+                   // @compute in a comment\n\
+                   @compute @workgroup_size(64)\nfn a(@builtin(global_invocation_id) g: vec3<u32>,\n     @builtin(num_workgroups) w: vec3<u32>) {\n    let x = p.n;\n}\n\
+                   @compute @workgroup_size(8)\nfn b() {\n}\n";
+        let out = unfoldable_params(src);
+        let copy = "p = p_slots[min(p_slots[1].n, 1u)];";
+        assert_eq!(out.matches(copy).count(), 2, "{out}");
+        assert!(out.contains("var<uniform> p_slots: array<P, 2>;\nvar<private> p: P;"));
+        assert!(!out.contains("var<uniform> p: P;"));
+        assert!(out.contains("w: vec3<u32>) {\n    p = p_slots"), "{out}");
+        assert!(out.contains("fn b() {\n    p = p_slots"), "{out}");
+        assert!(out.contains("fn helper() -> u32 { return p.t; }"));
+        let plain = "@compute @workgroup_size(1)\nfn c() {}\n";
+        assert_eq!(unfoldable_params(plain), plain);
+        // Every module still validates after the rewrite.
+        for (name, source) in crate::wgsl_modules() {
+            let rewritten = unfoldable_params(&source);
+            let module = naga::front::wgsl::parse_str(&rewritten)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&rewritten)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+    }
 }
