@@ -729,7 +729,7 @@ impl Kernel {
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(entry),
-            source: wgpu::ShaderSource::Wgsl(unfoldable_params(source).into()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
         let param_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("params"),
@@ -840,19 +840,23 @@ pub const PARAM_WORDS: usize = 16;
 /// [`unfoldable_params`].
 const PARAM_BINDING: u64 = 2 * PARAM_WORDS as u64 * 4;
 
-/// A kernel's source as [`Kernel::new`] compiles it: the parameter block
-/// `@group(0) @binding(0) var<uniform> NAME: TYPE;` becomes two slots,
-/// `NAME_slots: array<TYPE, 2>`, and a private `NAME` that every entry point first
-/// fills with `NAME_slots[min(NAME_slots[1].FIRST, 1u)]` (FIRST: the struct's first
-/// field, a u32; slot 1 holds zeros, so this is slot 0).
+/// `source` with its parameter block `@group(0) @binding(0) var<uniform> NAME: TYPE;`
+/// turned into two slots, `NAME_slots: array<TYPE, 2>`, and a private `NAME` that every
+/// entry point fills first: the entry points named in `protected` with
+/// `NAME_slots[min(NAME_slots[1].FIRST, 1u)]` (FIRST: the struct's first field, a u32;
+/// slot 1 holds zeros, so this is slot 0), the others with `NAME_slots[0]`, which
+/// compiles to what the plain block does.
 ///
-/// Why: lavapipe (Mesa 22.3) may "inline" uniform values that branch and loop
-/// conditions read, which it can when the loads sit at constant offsets in a uniform
-/// buffer, and it then compiles the kernel again at every dispatch (measured: lazy's
-/// gate, 1 to 2 ms a token, 4x lazy's whole time at L = 1024). Behind an index that no
-/// compiler can fold, no load has a constant offset. Sources without such a block, or
-/// whose struct does not start with a u32 field, are returned unchanged.
-pub fn unfoldable_params(source: &str) -> String {
+/// Why: lavapipe (Mesa 22.3) "inlines" uniform values that branch and loop conditions
+/// read, when the loads sit at constant offsets in a uniform buffer, and when that
+/// shrinks the kernel enough it compiles the kernel again at every dispatch. It did so
+/// for lazy's gate (whose `mode` test removes most of it): 1 to 2 ms a token, 4x lazy's
+/// whole time at L = 1024. Behind an index no compiler can fold, no load has a constant
+/// offset. Only for small kernels: llvmpipe then fetches the block with gathers in
+/// every SIMD batch and treats its values as varying, which doubled the FFT passes'
+/// time when applied to everything. Sources without such a block, or whose struct does
+/// not start with a u32 field, are returned unchanged.
+pub fn unfoldable_params(source: &str, protected: &[&str]) -> String {
     const DECL: &str = "@group(0) @binding(0) var<uniform> ";
     let Some(line) = source.lines().find(|l| l.starts_with(DECL)) else {
         return source.to_string();
@@ -868,20 +872,25 @@ pub fn unfoldable_params(source: &str) -> String {
         return source.to_string();
     };
     let slots = format!("{DECL}{name}_slots: array<{ty}, 2>;\nvar<private> {name}: {ty};");
-    let copy = format!("\n    {name} = {name}_slots[min({name}_slots[1].{first}, 1u)];");
     let source = source.replacen(line, &slots, 1);
     let mut out = String::with_capacity(source.len() + 64 * 32);
     let mut rest = source.as_str();
-    // Entry points: a line that starts with @compute, then `fn`, then the body's `{`.
+    // Entry points: a line that starts with @compute, then `fn NAME(`, then the body.
     while let Some(at) = rest.find("\n@compute") {
-        let Some(body) = rest[at..]
-            .find("\nfn ")
-            .and_then(|f| rest[at + f..].find('{').map(|b| at + f + b + 1))
-        else {
+        let Some(f) = rest[at..].find("\nfn ").map(|f| at + f + 4) else {
             break;
         };
+        let Some(body) = rest[f..].find('{').map(|b| f + b + 1) else {
+            break;
+        };
+        let entry = rest[f..].split('(').next().unwrap_or("").trim();
+        let index = if protected.contains(&entry) {
+            format!("min({name}_slots[1].{first}, 1u)")
+        } else {
+            "0".to_string()
+        };
         out.push_str(&rest[..body]);
-        out.push_str(&copy);
+        out.push_str(&format!("\n    {name} = {name}_slots[{index}];"));
         rest = &rest[body..];
     }
     out.push_str(rest);
@@ -1046,8 +1055,9 @@ pub fn dispatch(
 mod tests {
     use super::*;
 
-    /// The parameter block moves behind the unfoldable index in every entry point (and
-    /// nowhere else); sources without a block are left alone.
+    /// The parameter block moves behind the unfoldable index in the protected entry
+    /// points, to slot 0 in the others (and nowhere else); sources without a block are
+    /// left alone; every shader module still validates after the rewrite.
     #[test]
     fn params_behind_an_unfoldable_index() {
         let src = "struct P {\n    n: u32,\n    t: u32,\n}\n\
@@ -1056,19 +1066,18 @@ mod tests {
                    // @compute in a comment\n\
                    @compute @workgroup_size(64)\nfn a(@builtin(global_invocation_id) g: vec3<u32>,\n     @builtin(num_workgroups) w: vec3<u32>) {\n    let x = p.n;\n}\n\
                    @compute @workgroup_size(8)\nfn b() {\n}\n";
-        let out = unfoldable_params(src);
-        let copy = "p = p_slots[min(p_slots[1].n, 1u)];";
-        assert_eq!(out.matches(copy).count(), 2, "{out}");
+        let out = unfoldable_params(src, &["a"]);
         assert!(out.contains("var<uniform> p_slots: array<P, 2>;\nvar<private> p: P;"));
         assert!(!out.contains("var<uniform> p: P;"));
-        assert!(out.contains("w: vec3<u32>) {\n    p = p_slots"), "{out}");
-        assert!(out.contains("fn b() {\n    p = p_slots"), "{out}");
+        let hidden = "w: vec3<u32>) {\n    p = p_slots[min(p_slots[1].n, 1u)];\n";
+        assert!(out.contains(hidden), "{out}");
+        assert!(out.contains("fn b() {\n    p = p_slots[0];\n}"), "{out}");
+        assert_eq!(out.matches("p = p_slots[").count(), 2, "{out}");
         assert!(out.contains("fn helper() -> u32 { return p.t; }"));
         let plain = "@compute @workgroup_size(1)\nfn c() {}\n";
-        assert_eq!(unfoldable_params(plain), plain);
-        // Every module still validates after the rewrite.
+        assert_eq!(unfoldable_params(plain, &["c"]), plain);
         for (name, source) in crate::wgsl_modules() {
-            let rewritten = unfoldable_params(&source);
+            let rewritten = unfoldable_params(&source, &["gate", "gate4", "lazy4"]);
             let module = naga::front::wgsl::parse_str(&rewritten)
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&rewritten)));
             naga::valid::Validator::new(

@@ -32,9 +32,16 @@ pub const TILE_WGSL: &str = include_str!("../shaders/tile.wgsl");
 /// and the session's fused out_proj kernel.
 pub const GATE_LIB_WGSL: &str = include_str!("../shaders/gate_lib.wgsl");
 
-/// The full source of the mixer kernels: parameter block, gate functions, then kernels.
+/// The per-step gate kernels, which read their parameter block through
+/// [`gpu::unfoldable_params`]: their tests of `mode` and `t` are what lavapipe would
+/// otherwise inline and recompile them for at every dispatch.
+const GATE_ENTRIES: [&str; 4] = ["gate", "gate4", "bench_step", "bench_step4"];
+
+/// The full source of the mixer kernels: parameter block, gate functions, then kernels
+/// (the gates' parameters behind [`gpu::unfoldable_params`]).
 pub fn mixer_source(textures: bool) -> String {
     let source = format!("{MIXER_PARAMS_WGSL}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}");
+    let source = gpu::unfoldable_params(&source, &GATE_ENTRIES);
     if !textures {
         return source;
     }
