@@ -74,24 +74,28 @@ fn gate4(@builtin(global_invocation_id) gid: vec3<u32>) {
         x0[j] = xv.x;
         v[j] = xv.y;
     }
-    if !finish_quad(gid.x, v) { return; }
-    let y = mix_quad(c, gid.x, v) * x0;
+    let i = quad_index(gid.x);
+    if !finish_quad(i, v) { return; }
+    let y = mix_quad(c, i, v) * x0;
     for (var j = 0u; j < 4u; j++) { w2[c + j] = y[j]; }
 }
 
-// Stores the quad `quad` of the slice's v_t (into the arena and, if swapped in, the
-// texture); false for lazy (mode 2), whose own kernel completes the outputs.
-fn finish_quad(quad: u32, v: vec4<f32>) -> bool {
-    let i = (p.t * p.chans + p.col0) / 4u + quad;
+// Index in the quad views of the slice's quad `quad` at position t.
+fn quad_index(quad: u32) -> u32 {
+    return (p.t * p.chans + p.col0) / 4u + quad;
+}
+
+// Stores a quad of the slice's v_t at quad index i (into the arena and, if swapped in,
+// the texture); false for lazy (mode 2), whose own kernel completes the outputs.
+fn finish_quad(i: u32, v: vec4<f32>) -> bool {
     w0q[i] = v;
     vstore4(i, v);
     return p.mode != 2u;
 }
 
-// z_t + diag * v_t of channels c .. c + 3 (the slice's quad `quad`): z_t from z_acc plus
-// the lags the gate adds (mode 0, as z_with_lags), or 0 (mode 1).
-fn mix_quad(c: u32, quad: u32, v: vec4<f32>) -> vec4<f32> {
-    let i = (p.t * p.chans + p.col0) / 4u + quad;
+// z_t + diag * v_t of channels c .. c + 3 (quad index i): z_t from z_acc plus the lags
+// the gate adds (mode 0, as z_with_lags), or 0 (mode 1).
+fn mix_quad(c: u32, i: u32, v: vec4<f32>) -> vec4<f32> {
     var z = vec4<f32>(0.0);
     if p.mode == 0u {
         z = r2q[i];
@@ -231,7 +235,8 @@ fn bench_step4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = p.c0 + 4u * gid.x;
     var v = vec4<f32>(0.0);
     for (var j = 0u; j < 4u; j++) { v[j] = bench_v(c + j); }
-    if !finish_quad(gid.x, v) { return; }
-    let y = mix_quad(c, gid.x, v);
+    let i = quad_index(gid.x);
+    if !finish_quad(i, v) { return; }
+    let y = mix_quad(c, i, v);
     for (var j = 0u; j < 4u; j++) { w1[c + j] = y[j]; }
 }
