@@ -19,6 +19,11 @@
 // more than the extra passes through the buffer; and every buffer access is a loop over
 // the SIMD lanes, so moving two values per access (vec4) pays.
 //
+// Staged plans (src/fft.rs, CPU adapters) swap the buffer-access block below: every
+// pass then reads a texture that the data buffer was copied into just before
+// (textureLoad, a vector gather on llvmpipe, where a buffer load is a loop over the
+// SIMD lanes) and writes the data buffer a.
+//
 // Sizes 2, 4 and 8 use fg_small_n<N>: one thread per transform, in place.
 //
 // Everything below the helpers is generated, straight-line code (fully unrolled DFTs,
@@ -61,6 +66,7 @@ fn fg_rot(v: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(v.y, -v.x, v.w, -v.z);
 }
 
+// ---- buffer access (staged plans swap this block: src/fft.rs, staged_source) ----
 // src/dst: 0 = a, 1 = b (compile-time constants after inlining).
 fn fg_load(src: u32, idx: u32) -> vec4<f32> {
     if (src == 1u) {
@@ -76,6 +82,7 @@ fn fg_store(dst: u32, idx: u32, x: vec4<f32>) {
         fg_a[idx] = x;
     }
 }
+// ---- end of buffer access ----
 
 fn fg_conj(on: u32) -> vec4<f32> {
     return select(vec4<f32>(1.0), vec4<f32>(1.0, -1.0, 1.0, -1.0), on != 0u);
@@ -1941,6 +1948,11 @@ fn fg_small_n8(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
 // // more than the extra passes through the buffer; and every buffer access is a loop over
 // // the SIMD lanes, so moving two values per access (vec4) pays.
 // //
+// // Staged plans (src/fft.rs, CPU adapters) swap the buffer-access block below: every
+// // pass then reads a texture that the data buffer was copied into just before
+// // (textureLoad, a vector gather on llvmpipe, where a buffer load is a loop over the
+// // SIMD lanes) and writes the data buffer a.
+// //
 // // Sizes 2, 4 and 8 use fg_small_n<N>: one thread per transform, in place.
 // //
 // // Everything below the helpers is generated, straight-line code (fully unrolled DFTs,
@@ -1983,6 +1995,7 @@ fn fg_small_n8(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
 //     return vec4<f32>(v.y, -v.x, v.w, -v.z);
 // }
 //
+// // ---- buffer access (staged plans swap this block: src/fft.rs, staged_source) ----
 // // src/dst: 0 = a, 1 = b (compile-time constants after inlining).
 // fn fg_load(src: u32, idx: u32) -> vec4<f32> {
 //     if (src == 1u) {
@@ -1998,6 +2011,7 @@ fn fg_small_n8(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
 //         fg_a[idx] = x;
 //     }
 // }
+// // ---- end of buffer access ----
 //
 // fn fg_conj(on: u32) -> vec4<f32> {
 //     return select(vec4<f32>(1.0), vec4<f32>(1.0, -1.0, 1.0, -1.0), on != 0u);

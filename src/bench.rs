@@ -688,16 +688,26 @@ pub struct FftBenchResult {
     pub passes: usize,
     /// The radix of each pass, in order.
     pub radices: Vec<usize>,
-    /// Seconds per batch on the GPU (best of the rounds, submit and wait included).
+    /// Seconds per batch on the GPU (best of the rounds, submit and wait included),
+    /// recorded with [`crate::fft::FftPlan::encode_into`] from a staged plan: through a
+    /// texture on CPU adapters (see `staged`).
     pub gpu_seconds: f64,
     /// GPU throughput, counting 5 N log2 N flops per transform.
     pub gpu_gflops: f64,
+    /// Whether `gpu_seconds` staged every pass through a texture (CPU adapters).
+    pub staged: bool,
+    /// Seconds per batch with the plain passes in one compute pass
+    /// ([`crate::fft::FftPlan::encode_bound`], what the mixer's tiles record), timed in
+    /// the same rounds.
+    pub in_pass_seconds: f64,
     /// Seconds per batch for single-threaded rustfft (f32) on this machine's CPU.
     pub cpu_seconds: f64,
     /// rustfft's throughput by the same count.
     pub cpu_gflops: f64,
     /// gpu_gflops / cpu_gflops.
     pub ratio: f64,
+    /// cpu_seconds / in_pass_seconds.
+    pub in_pass_ratio: f64,
 }
 
 /// A whole `flashconv bench-fft` run (`--json` writes this, `schema_version` 1).
@@ -732,22 +742,24 @@ pub fn fft_throughput(
     }
     let mut results = Vec::with_capacity(sizes.len());
     for &n in sizes {
-        let plan = planner.plan(n)?;
+        let plan = planner.plan_staged(n)?;
         let batch = (elements / n).max(1);
         let input = random_complex(n * batch, n as u64);
-        let gpu_seconds = time_gpu_fft(ctx, &planner, &plan, &input, batch)?;
-        let cpu_seconds = time_rustfft(&input, n);
+        let t = time_fft(ctx, &planner, &plan, &input, batch)?;
         let flops = 5.0 * n as f64 * (n as f64).log2() * batch as f64;
         let r = FftBenchResult {
             n,
             batch,
             passes: plan.passes(),
             radices: plan.radices(),
-            gpu_seconds,
-            gpu_gflops: flops / gpu_seconds / 1e9,
-            cpu_seconds,
-            cpu_gflops: flops / cpu_seconds / 1e9,
-            ratio: cpu_seconds / gpu_seconds,
+            gpu_seconds: t.staged,
+            gpu_gflops: flops / t.staged / 1e9,
+            staged: t.was_staged,
+            in_pass_seconds: t.in_pass,
+            cpu_seconds: t.cpu,
+            cpu_gflops: flops / t.cpu / 1e9,
+            ratio: t.cpu / t.staged,
+            in_pass_ratio: t.cpu / t.in_pass,
         };
         progress(&r);
         results.push(r);
@@ -777,14 +789,24 @@ fn random_complex(count: usize, seed: u64) -> Vec<[f32; 2]> {
 /// the CPU with everything else on the machine).
 const FFT_ROUNDS: usize = 6;
 
-/// Best seconds per batched forward transform on the GPU, two transforms per submit.
-fn time_gpu_fft(
+/// Best seconds per batch of one size: the staged plan through `encode_into`, its plain
+/// passes in one compute pass, and single-threaded rustfft, timed in turn in every round
+/// so that the machine's slow and fast phases fall on all three alike.
+struct FftTimes {
+    staged: f64,
+    was_staged: bool,
+    in_pass: f64,
+    cpu: f64,
+}
+
+fn time_fft(
     ctx: &GpuContext,
     planner: &crate::fft::FftPlanner,
     plan: &crate::fft::FftPlan,
     input: &[[f32; 2]],
     batch: usize,
-) -> Result<f64> {
+) -> Result<FftTimes> {
+    use crate::fft::Direction;
     const REPS: usize = 2;
     let data = ctx.buffer_init("fft bench data", input)?;
     let scratch = ctx.buffer_zeroed("fft bench scratch", data.size())?;
@@ -792,43 +814,72 @@ fn time_gpu_fft(
     let mut arena = ParamArena::new(ctx, planner.param_layout(), REPS * plan.passes());
     let batch = u32::try_from(batch)
         .map_err(|_| crate::Error::input(format!("FFT batch {batch} is too large")))?;
-    let mut best = f64::MAX;
+    let mut cpu = RustFft::new(input, plan.n());
+    let mut t = FftTimes {
+        staged: f64::MAX,
+        was_staged: binding.is_staged(),
+        in_pass: f64::MAX,
+        cpu: f64::MAX,
+    };
     for round in 0..FFT_ROUNDS {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for _ in 0..REPS {
-                let dir = crate::fft::Direction::Forward;
-                plan.encode_bound(&mut pass, &mut arena, &binding, batch, dir)?;
+        for staged in [true, false] {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            if staged {
+                for _ in 0..REPS {
+                    plan.encode_into(&mut enc, &mut arena, &binding, batch, Direction::Forward)?;
+                }
+            } else {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in 0..REPS {
+                    plan.encode_bound(&mut pass, &mut arena, &binding, batch, Direction::Forward)?;
+                }
+            }
+            arena.upload(ctx);
+            ctx.wait()?;
+            let start = Instant::now();
+            ctx.queue.submit([enc.finish()]);
+            ctx.wait()?;
+            let s = start.elapsed().as_secs_f64() / REPS as f64;
+            let best = if staged {
+                &mut t.staged
+            } else {
+                &mut t.in_pass
+            };
+            if round > 0 {
+                *best = best.min(s);
             }
         }
-        arena.upload(ctx);
-        ctx.wait()?;
-        let start = Instant::now();
-        ctx.queue.submit([enc.finish()]);
-        ctx.wait()?;
+        let s = cpu.time();
         if round > 0 {
-            best = best.min(start.elapsed().as_secs_f64() / REPS as f64);
+            t.cpu = t.cpu.min(s);
         }
     }
-    Ok(best)
+    Ok(t)
 }
 
-/// Best seconds per batch for single-threaded rustfft (f32, forward, in place).
-fn time_rustfft(input: &[[f32; 2]], n: usize) -> f64 {
-    use rustfft::num_complex::Complex;
-    let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(n);
-    let mut buf: Vec<Complex<f32>> = input.iter().map(|v| Complex::new(v[0], v[1])).collect();
-    let mut scratch = vec![Complex::default(); fft.get_inplace_scratch_len()];
-    let mut best = f64::MAX;
-    for round in 0..FFT_ROUNDS {
-        let start = Instant::now();
-        fft.process_with_scratch(&mut buf, &mut scratch);
-        if round > 0 {
-            best = best.min(start.elapsed().as_secs_f64());
-        }
+/// Single-threaded rustfft (f32, forward, in place) over a copy of the bench's input.
+struct RustFft {
+    fft: std::sync::Arc<dyn rustfft::Fft<f32>>,
+    buf: Vec<rustfft::num_complex::Complex<f32>>,
+    scratch: Vec<rustfft::num_complex::Complex<f32>>,
+}
+
+impl RustFft {
+    fn new(input: &[[f32; 2]], n: usize) -> Self {
+        use rustfft::num_complex::Complex;
+        let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(n);
+        let buf = input.iter().map(|v| Complex::new(v[0], v[1])).collect();
+        let scratch = vec![Complex::default(); fft.get_inplace_scratch_len()];
+        RustFft { fft, buf, scratch }
     }
-    best
+
+    /// Seconds for one batch.
+    fn time(&mut self) -> f64 {
+        let start = Instant::now();
+        self.fft
+            .process_with_scratch(&mut self.buf, &mut self.scratch);
+        start.elapsed().as_secs_f64()
+    }
 }
 
 #[cfg(test)]

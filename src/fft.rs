@@ -18,6 +18,16 @@
 //! load or store is a loop over the SIMD lanes while arithmetic is vectorised, so the
 //! count of memory accesses (not flops) sets the time.
 //!
+//! Staged plans ([`FftPlanner::plan_staged`], recorded with [`FftPlan::encode_into`],
+//! which takes the command encoder rather than a compute pass) do the same passes on
+//! CPU adapters through a texture: before every pass the data buffer is copied into a
+//! texture, and the pass reads the texture (`textureLoad`, a vector gather on llvmpipe)
+//! and writes the data buffer. On lavapipe a buffer load costs about three times a
+//! texture fetch or a buffer store, and the copy runs at memcpy speed, so a transform
+//! of 2^16 x 64 takes about 0.7 of the time. The results are bit-identical (same
+//! arithmetic). Other adapters, and batches that do not fill whole texture rows, run
+//! the plain passes.
+//!
 //! The workgroup transform for other shaders lives in [`FFT_LIB_WGSL`], which they
 //! include by concatenation (see its header comment): it exposes
 //! `fn fft_wg(lid: u32, n: u32, log2n: u32, inverse: bool)` (and the packed
@@ -131,6 +141,9 @@ fn pass_radices(l: u32, max_lr: u32) -> Vec<u32> {
 #[derive(Debug)]
 pub struct FftPlanner {
     src: String,
+    /// `src` for staged passes ([`staged_source`]).
+    staged_src: String,
+    /// Keyed by entry point; staged kernels by "staged " + entry point.
     kernels: HashMap<String, Arc<Kernel>>,
     /// Any kernel, for the parameter layout (all kernels share it).
     first: Arc<Kernel>,
@@ -143,6 +156,43 @@ pub struct FftPlanner {
 
 const ACCESS: [Access; 3] = [Access::Read, Access::ReadWrite, Access::ReadWrite];
 
+/// Bindings of the staged passes: twiddles, data (written), an unused scratch and the
+/// texture the pass reads.
+const STAGED_ACCESS: [Access; 4] = [
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::Texture,
+];
+
+/// Markers of the buffer-access block of `shaders/fft.wgsl`.
+const ACCESS_BEGIN: &str = "// ---- buffer access";
+const ACCESS_END: &str = "// ---- end of buffer access ----\n";
+
+/// The standalone kernels with the buffer-access block swapped: `fg_load` reads the
+/// texture at binding 3 (element i at texel (i mod 2048, i / 2048), as
+/// [`gpu::linear_texture_wgsl`] lays it out) and `fg_store` writes the data buffer.
+fn staged_source(src: &str) -> Result<String> {
+    let begin = src.find(ACCESS_BEGIN);
+    let end = src.find(ACCESS_END);
+    let (Some(begin), Some(end)) = (begin, end) else {
+        return Err(Error::gpu(
+            "fft.wgsl lost its buffer-access markers".to_string(),
+        ));
+    };
+    let texture = gpu::linear_texture_wgsl(3, "fg_t", "fg_tload");
+    let block = format!(
+        "{texture}\n\
+         fn fg_load(src: u32, idx: u32) -> vec4<f32> {{ return fg_tload(idx); }}\n\
+         fn fg_store(dst: u32, idx: u32, x: vec4<f32>) {{ fg_a[idx] = x; }}\n"
+    );
+    Ok(format!(
+        "{}{block}{}",
+        &src[..begin],
+        &src[end + ACCESS_END.len()..]
+    ))
+}
+
 impl FftPlanner {
     /// Compiles the first kernel (WGSL errors come back as [`Error::Gpu`]); the others
     /// are compiled by the first plan that needs them.
@@ -152,6 +202,7 @@ impl FftPlanner {
         let mut kernels = HashMap::new();
         kernels.insert("fg_small_n2".to_string(), first.clone());
         Ok(FftPlanner {
+            staged_src: staged_source(&src)?,
             src,
             kernels,
             first,
@@ -182,6 +233,44 @@ impl FftPlanner {
         let k = Arc::new(Kernel::new(&self.ctx, &self.src, entry, &ACCESS)?);
         self.kernels.insert(entry.to_string(), k.clone());
         Ok(k)
+    }
+
+    fn staged_kernel(&mut self, entry: &str) -> Result<Arc<Kernel>> {
+        let key = format!("staged {entry}");
+        if let Some(k) = self.kernels.get(&key) {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(Kernel::new(
+            &self.ctx,
+            &self.staged_src,
+            entry,
+            &STAGED_ACCESS,
+        )?);
+        self.kernels.insert(key, k.clone());
+        Ok(k)
+    }
+
+    /// Whether staged plans stage through a texture here: on CPU adapters, where that
+    /// is faster ([`FftPlanner::plan_staged`]).
+    pub fn stages_through_texture(&self) -> bool {
+        self.ctx.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// A plan for size-`n` transforms recorded with [`FftPlan::encode_into`], which on
+    /// CPU adapters copies the data into a texture before every pass and has the pass
+    /// read it from there (see the module docs); elsewhere, and for sizes up to 8, the
+    /// same as [`FftPlanner::plan`]. Bit-identical results either way.
+    pub fn plan_staged(&mut self, n: usize) -> Result<FftPlan> {
+        let mut plan = self.plan(n)?;
+        if self.stages_through_texture() && plan.needs_scratch() {
+            let staged = plan
+                .passes
+                .iter()
+                .map(|p| self.staged_kernel(&p.staged_entry()))
+                .collect::<Result<Vec<_>>>()?;
+            plan.staged = Some(staged);
+        }
+        Ok(plan)
     }
 
     /// A plan for size-`n` transforms; `n` must be a power of two from 2 to 2^22
@@ -239,6 +328,7 @@ impl FftPlanner {
             n,
             passes,
             kernels,
+            staged: None,
             twiddles,
             dummy: self.dummy.clone(),
         })
@@ -278,6 +368,17 @@ impl Pass {
         format!("fg_{dir}_r{r}")
     }
 
+    /// The entry point of this pass in a staged plan: it reads the texture and writes
+    /// the data buffer, whatever its place in the chain.
+    fn staged_entry(&self) -> String {
+        let r = 1u32 << self.lr;
+        if self.first {
+            format!("fg_first_r{r}")
+        } else {
+            format!("fg_a_b_r{r}")
+        }
+    }
+
     fn words(&self, batch: u32, dir: Direction) -> Result<([u32; gpu::PARAM_WORDS], u32)> {
         let count = if self.log2n < 4 {
             batch as u64
@@ -307,6 +408,8 @@ pub struct FftPlan {
     n: usize,
     passes: Vec<Pass>,
     kernels: Vec<Arc<Kernel>>,
+    /// The passes' staged kernels, in a staged plan on a CPU adapter.
+    staged: Option<Vec<Arc<Kernel>>>,
     twiddles: wgpu::Buffer,
     /// Bound as the unused scratch of single-pass plans.
     dummy: wgpu::Buffer,
@@ -340,7 +443,8 @@ impl FftPlan {
     }
 
     /// Bind groups of this plan over `data` and `scratch`, made once so that
-    /// [`FftPlan::encode_bound`] allocates nothing. `scratch` must be distinct from
+    /// [`FftPlan::encode_bound`] and [`FftPlan::encode_into`] allocate nothing; for a
+    /// staged plan on a CPU adapter also the staging texture, as large as `data`. `scratch` must be distinct from
     /// `data` when [`FftPlan::needs_scratch`] (it is not touched otherwise and may be
     /// any buffer).
     pub fn bind(
@@ -374,7 +478,58 @@ impl FftPlan {
             groups,
             data_size: data.size(),
             scratch_size,
+            staged: self.bind_staged(ctx, data)?,
         })
+    }
+
+    /// The staging texture of a staged plan (as many whole rows as `data` fills) and
+    /// the staged passes' bind groups; none for other plans, or where `data` cannot be
+    /// copied from, fills no texture row or needs more rows than the device allows.
+    fn bind_staged(&self, ctx: &GpuContext, data: &wgpu::Buffer) -> Result<Option<Staged>> {
+        let Some(kernels) = &self.staged else {
+            return Ok(None);
+        };
+        let rows = data.size() / STAGE_ROW_BYTES;
+        let copyable = data.usage().contains(wgpu::BufferUsages::COPY_SRC);
+        let max = ctx.limits.max_texture_dimension_2d as u64;
+        if rows == 0 || rows > max || !copyable {
+            return Ok(None);
+        }
+        let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("fft staging"),
+            size: wgpu::Extent3d {
+                width: gpu::TEXTURE_WIDTH + STAGE_PAD,
+                height: rows as u32,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&Default::default());
+        let groups = kernels
+            .iter()
+            .map(|k| {
+                k.bind_resources(
+                    ctx,
+                    vec![
+                        self.twiddles.as_entire_binding(),
+                        data.as_entire_binding(),
+                        self.dummy.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&view),
+                    ],
+                )
+            })
+            .collect();
+        Ok(Some(Staged {
+            data: data.clone(),
+            texture,
+            rows: rows as u32,
+            groups,
+        }))
     }
 
     /// Records `batch` transforms of `data` in place: transform b is the complex
@@ -410,6 +565,73 @@ impl FftPlan {
         if batch == 0 {
             return Ok(());
         }
+        self.check(arena, binding, batch)?;
+        for ((p, kernel), bg) in self.passes.iter().zip(&self.kernels).zip(&binding.groups) {
+            let (w, groups) = p.words(batch, dir)?;
+            gpu::dispatch(pass, arena, kernel, bg, &w, groups)?;
+        }
+        Ok(())
+    }
+
+    /// Records `batch` transforms over the buffers of `binding` into `enc`, in compute
+    /// passes of its own: through the staging texture where the plan is staged
+    /// ([`FftPlanner::plan_staged`]) and the batch fills whole rows of the texture
+    /// (`batch · n` a multiple of 4096), else as [`FftPlan::encode_bound`] in one compute
+    /// pass. Pushes [`FftPlan::passes`] parameter slots onto `arena`.
+    pub fn encode_into(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        arena: &mut ParamArena,
+        binding: &FftBinding,
+        batch: u32,
+        dir: Direction,
+    ) -> Result<()> {
+        if batch == 0 {
+            return Ok(());
+        }
+        let bytes = (batch as u64) * (self.n as u64) * 8;
+        let rows = bytes / STAGE_ROW_BYTES;
+        let staged = binding.staged.as_ref().filter(|s| {
+            self.staged.is_some() && bytes.is_multiple_of(STAGE_ROW_BYTES) && rows <= s.rows as u64
+        });
+        let Some(st) = staged else {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("fft"),
+                timestamp_writes: None,
+            });
+            return self.encode_bound(&mut pass, arena, binding, batch, dir);
+        };
+        self.check(arena, binding, batch)?;
+        let size = wgpu::Extent3d {
+            width: gpu::TEXTURE_WIDTH,
+            height: rows as u32,
+            depth_or_array_layers: 1,
+        };
+        let layout = wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(STAGE_ROW_BYTES as u32),
+            rows_per_image: Some(rows as u32),
+        };
+        let kernels = self.staged.iter().flatten();
+        for ((p, kernel), bg) in self.passes.iter().zip(kernels).zip(&st.groups) {
+            let source = wgpu::TexelCopyBufferInfo {
+                buffer: &st.data,
+                layout,
+            };
+            enc.copy_buffer_to_texture(source, st.texture.as_image_copy(), size);
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("fft staged pass"),
+                timestamp_writes: None,
+            });
+            let (w, groups) = p.words(batch, dir)?;
+            gpu::dispatch(&mut pass, arena, kernel, bg, &w, groups)?;
+        }
+        Ok(())
+    }
+
+    /// What [`FftPlan::encode_bound`] and [`FftPlan::encode_into`] check before
+    /// recording: buffer sizes, the element count and the arena's free slots.
+    fn check(&self, arena: &ParamArena, binding: &FftBinding, batch: u32) -> Result<()> {
         let bytes = (batch as u64) * (self.n as u64) * 8;
         if binding.data_size < bytes {
             return Err(Error::input(format!(
@@ -437,12 +659,29 @@ impl FftPlan {
                 self.passes.len()
             )));
         }
-        for ((p, kernel), bg) in self.passes.iter().zip(&self.kernels).zip(&binding.groups) {
-            let (w, groups) = p.words(batch, dir)?;
-            gpu::dispatch(pass, arena, kernel, bg, &w, groups)?;
-        }
         Ok(())
     }
+}
+
+/// Bytes of one row of the staging texture (`rgba32float`, [`gpu::TEXTURE_WIDTH`]
+/// texels): two complex values a texel.
+const STAGE_ROW_BYTES: u64 = gpu::TEXTURE_WIDTH as u64 * 16;
+
+/// Texels of padding at the end of every row of the staging texture: without them the
+/// rows lie a power of two of bytes apart, and the loads of a pass that fall on
+/// successive rows (N = 2^16: its 16 loads are one row apart) compete for the same
+/// cache sets.
+const STAGE_PAD: u32 = 8;
+
+/// The staging texture of a staged binding and the staged passes' bind groups.
+#[derive(Debug)]
+struct Staged {
+    /// The data buffer, copied into `texture` before every pass.
+    data: wgpu::Buffer,
+    texture: wgpu::Texture,
+    /// Rows of `texture`.
+    rows: u32,
+    groups: Vec<wgpu::BindGroup>,
 }
 
 /// An [`FftPlan`]'s bind groups over one data and scratch buffer ([`FftPlan::bind`]).
@@ -451,10 +690,20 @@ pub struct FftBinding {
     groups: Vec<wgpu::BindGroup>,
     data_size: u64,
     scratch_size: u64,
+    /// Staged plans on CPU adapters: what [`FftPlan::encode_into`] stages through.
+    staged: Option<Staged>,
 }
 
-/// Uploads `data` (`data.len() / n` transforms of size `n`), transforms it on the GPU and
-/// reads the result back, blocking.
+impl FftBinding {
+    /// Whether [`FftPlan::encode_into`] can stage through a texture with this binding
+    /// (a staged plan on a CPU adapter; batches must still fill whole texture rows).
+    pub fn is_staged(&self) -> bool {
+        self.staged.is_some()
+    }
+}
+
+/// Uploads `data` (`data.len() / n` transforms of size `n`), transforms it on the GPU
+/// (with a staged plan, [`FftPlanner::plan_staged`]) and reads the result back, blocking.
 pub fn fft_blocking(
     ctx: &GpuContext,
     planner: &mut FftPlanner,
@@ -462,7 +711,7 @@ pub fn fft_blocking(
     n: usize,
     dir: Direction,
 ) -> Result<Vec<[f32; 2]>> {
-    let plan = planner.plan(n)?;
+    let plan = planner.plan_staged(n)?;
     if data.is_empty() || !data.len().is_multiple_of(n) {
         return Err(Error::input(format!(
             "FFT input has {} elements, not a positive multiple of the size {n}",
@@ -479,13 +728,8 @@ pub fn fft_blocking(
     };
     let mut arena = ParamArena::new(ctx, planner.param_layout(), plan.passes());
     let mut enc = ctx.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("fft"),
-            timestamp_writes: None,
-        });
-        plan.encode(ctx, &mut pass, &mut arena, &buf, &scratch, batch, dir)?;
-    }
+    let binding = plan.bind(ctx, &buf, &scratch)?;
+    plan.encode_into(&mut enc, &mut arena, &binding, batch, dir)?;
     arena.upload(ctx);
     ctx.queue.submit([enc.finish()]);
     let flat = ctx.read_f32(&buf, 0, (data.len() * 2) as u64)?;
