@@ -376,6 +376,7 @@ pub(crate) fn bench_mixer(
         textures,
     };
     let mixer = Mixer::new(ctx, kernels, method, (channels, len), io)?;
+    mixer.build_bench_kernels(kernels)?;
     Ok((mixer, vec![ones, z_last]))
 }
 

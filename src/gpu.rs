@@ -722,16 +722,11 @@ pub struct Kernel {
     pub name: String,
 }
 
-impl Kernel {
-    /// Compiles `entry` of `source`; WGSL errors come back as [`Error::Gpu`].
-    pub fn new(ctx: &GpuContext, source: &str, entry: &str, access: &[Access]) -> Result<Self> {
-        let dev = &ctx.device;
-        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(entry),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let param_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+/// The layout of group 0, the same for every kernel: one uniform parameter block at a
+/// dynamic offset ([`ParamArena`]).
+pub(crate) fn param_layout(ctx: &GpuContext) -> wgpu::BindGroupLayout {
+    ctx.device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("params"),
             entries: &[wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -743,20 +738,69 @@ impl Kernel {
                 },
                 count: None,
             }],
-        });
-        let entries: Vec<_> = access
-            .iter()
-            .enumerate()
-            .map(|(i, a)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: a.binding_type(),
-                count: None,
-            })
-            .collect();
-        let storage_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(entry),
+        })
+}
+
+/// The layout of group 1: one binding per entry of `access`, in order.
+fn storage_layout(ctx: &GpuContext, label: &str, access: &[Access]) -> wgpu::BindGroupLayout {
+    let entries: Vec<_> = access
+        .iter()
+        .enumerate()
+        .map(|(i, a)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: a.binding_type(),
+            count: None,
+        })
+        .collect();
+    ctx.device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(label),
             entries: &entries,
+        })
+}
+
+/// A bind group of `layout` over `resources` in binding order.
+fn bind_group(
+    ctx: &GpuContext,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    resources: Vec<wgpu::BindingResource<'_>>,
+) -> wgpu::BindGroup {
+    let entries: Vec<_> = resources
+        .into_iter()
+        .enumerate()
+        .map(|(i, resource)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource,
+        })
+        .collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}
+
+impl Kernel {
+    /// Compiles `entry` of `source`; WGSL errors come back as [`Error::Gpu`].
+    pub fn new(ctx: &GpuContext, source: &str, entry: &str, access: &[Access]) -> Result<Self> {
+        let layouts = (param_layout(ctx), storage_layout(ctx, entry, access));
+        Self::with_layouts(ctx, source, entry, layouts)
+    }
+
+    /// [`Kernel::new`] with its group 0 and group 1 layouts made already.
+    fn with_layouts(
+        ctx: &GpuContext,
+        source: &str,
+        entry: &str,
+        (param_layout, storage_layout): (wgpu::BindGroupLayout, wgpu::BindGroupLayout),
+    ) -> Result<Self> {
+        let dev = &ctx.device;
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(entry),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
         let layout = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(entry),
@@ -816,19 +860,68 @@ impl Kernel {
         ctx: &GpuContext,
         resources: Vec<wgpu::BindingResource<'_>>,
     ) -> wgpu::BindGroup {
-        let entries: Vec<_> = resources
-            .into_iter()
-            .enumerate()
-            .map(|(i, resource)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource,
-            })
-            .collect();
-        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&self.name),
-            layout: &self.storage_layout,
-            entries: &entries,
-        })
+        bind_group(ctx, &self.name, &self.storage_layout, resources)
+    }
+}
+
+/// A [`Kernel`] whose pipeline is built on first use ([`DeferredKernel::get`]), with its
+/// layouts made up front so that bind groups can be made before that. Building a
+/// pipeline takes lavapipe 5 to 30 ms, and a session dispatches few of the mixer's
+/// kernels.
+#[derive(Debug)]
+pub struct DeferredKernel {
+    ctx: GpuContext,
+    source: Arc<str>,
+    entry: &'static str,
+    param_layout: wgpu::BindGroupLayout,
+    storage_layout: wgpu::BindGroupLayout,
+    kernel: std::sync::OnceLock<Kernel>,
+}
+
+impl DeferredKernel {
+    /// `entry` of `source` with group 1 laid out by `access` and group 0 by
+    /// `param_layout` (made by any kernel: they are all alike); nothing is compiled yet.
+    pub fn new(
+        ctx: &GpuContext,
+        source: &Arc<str>,
+        entry: &'static str,
+        access: &[Access],
+        param_layout: &wgpu::BindGroupLayout,
+    ) -> Self {
+        DeferredKernel {
+            ctx: ctx.clone(),
+            source: source.clone(),
+            entry,
+            param_layout: param_layout.clone(),
+            storage_layout: storage_layout(ctx, entry, access),
+            kernel: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The kernel, compiled by the first call (WGSL errors come back as [`Error::Gpu`]).
+    pub fn get(&self) -> Result<&Kernel> {
+        if let Some(k) = self.kernel.get() {
+            return Ok(k);
+        }
+        let layouts = (self.param_layout.clone(), self.storage_layout.clone());
+        let k = Kernel::with_layouts(&self.ctx, &self.source, self.entry, layouts)?;
+        Ok(self.kernel.get_or_init(|| k))
+    }
+
+    /// A bind group for group 1 over `buffers` (whole buffers, in binding order).
+    pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let resources: Vec<_> = buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.bind_resources(ctx, resources)
+    }
+
+    /// A bind group for group 1 over `resources` in binding order (see
+    /// [`Kernel::bind_resources`]).
+    pub fn bind_resources(
+        &self,
+        ctx: &GpuContext,
+        resources: Vec<wgpu::BindingResource<'_>>,
+    ) -> wgpu::BindGroup {
+        bind_group(ctx, self.entry, &self.storage_layout, resources)
     }
 }
 

@@ -11,12 +11,12 @@
 
 use crate::error::{Error, Result};
 use crate::fft::{Direction, FftBinding, FftPlan, FftPlanner, FFT_LIB_WGSL, MAX_WG_FFT};
-use crate::gpu::{self, dispatch, Access, GpuContext, Kernel, LinearTexture, ParamArena};
+use crate::gpu::{self, dispatch, Access, DeferredKernel, GpuContext, LinearTexture, ParamArena};
 use crate::tiling;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// WGSL source of the mixer kernels (compiled after [`MIXER_PARAMS_WGSL`]).
 pub const MIXER_WGSL: &str = include_str!("../shaders/mixer.wgsl");
@@ -155,32 +155,36 @@ impl FromStr for Method {
     }
 }
 
-/// The compiled mixer kernels (compiled once per model, shared by its sessions).
+/// The mixer kernels of a model, shared by its sessions. Each is compiled when a session
+/// first needs it ([`DeferredKernel`]): a session uses the kernels of one method, and
+/// building all of them took lavapipe about 0.1 s.
 #[derive(Debug)]
 pub struct MixerKernels {
-    gate: Kernel,
+    /// Group 0's layout, shared by every kernel.
+    param_layout: wgpu::BindGroupLayout,
+    gate: DeferredKernel,
     /// `gate`, four channels per thread.
-    gate4: Kernel,
+    gate4: DeferredKernel,
     /// `gate4` for lazy with its v history in a texture, which it also stores v_t in.
-    gate_tex: Kernel,
-    lazy: Kernel,
-    lazy4: Kernel,
+    gate_tex: DeferredKernel,
+    lazy: DeferredKernel,
+    lazy4: DeferredKernel,
     /// `lazy4` with the v history and the filter taps in textures.
-    lazy4_tex: Kernel,
-    eager: Kernel,
-    tile_direct: Kernel,
-    tile_urgent: Kernel,
-    bench_step: Kernel,
+    lazy4_tex: DeferredKernel,
+    eager: DeferredKernel,
+    tile_direct: DeferredKernel,
+    tile_urgent: DeferredKernel,
+    bench_step: DeferredKernel,
     /// `bench_step`, four channels per thread.
-    bench_step4: Kernel,
+    bench_step4: DeferredKernel,
     /// `bench_step4` for lazy with its v texture.
-    bench_step_tex: Kernel,
-    tile_fft: Kernel,
-    spectra_fft: Kernel,
-    spectra_store: Kernel,
-    tile_gather: Kernel,
-    tile_pointwise: Kernel,
-    tile_scatter: Kernel,
+    bench_step_tex: DeferredKernel,
+    tile_fft: DeferredKernel,
+    spectra_fft: DeferredKernel,
+    spectra_store: DeferredKernel,
+    tile_gather: DeferredKernel,
+    tile_pointwise: DeferredKernel,
+    tile_scatter: DeferredKernel,
     planner: Mutex<FftPlanner>,
 }
 
@@ -215,38 +219,46 @@ const LAZY_TEX_ACCESS: [Access; 6] = [
 impl MixerKernels {
     /// The parameter layout (identical for every kernel), for a [`ParamArena`].
     pub fn param_layout(&self) -> &wgpu::BindGroupLayout {
-        &self.gate.param_layout
+        &self.param_layout
     }
 
-    /// Compiles the kernels of `shaders/mixer.wgsl`.
+    /// The kernels of `shaders/mixer.wgsl` and `shaders/tile.wgsl`, none compiled yet.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let mixer = mixer_source(false);
-        let k = |entry| Kernel::new(ctx, &mixer, entry, &MIXER_ACCESS);
+        let param_layout = gpu::param_layout(ctx);
+        let deferred = |source: &Arc<str>, entry, access: &[Access]| {
+            DeferredKernel::new(ctx, source, entry, access, &param_layout)
+        };
+        let mixer: Arc<str> = mixer_source(false).into();
+        let k = |entry| deferred(&mixer, entry, &MIXER_ACCESS);
         // Lazy's gates on CPU adapters: the same bindings, and the v texture to write.
-        let mixer_tex = mixer_source(true);
+        let mixer_tex: Arc<str> = mixer_source(true).into();
         let tex_access = [&MIXER_ACCESS[..], &[Access::TextureWrite]].concat();
-        let k_tex = |entry| Kernel::new(ctx, &mixer_tex, entry, &tex_access);
-        let tiles = tile_source();
+        let k_tex = |entry| deferred(&mixer_tex, entry, &tex_access);
+        let tiles: Arc<str> = tile_source().into();
+        let t = |entry| deferred(&tiles, entry, &TILE_ACCESS);
+        let lazy4: Arc<str> = mixer_vec4_source(false).into();
+        let lazy4_tex: Arc<str> = mixer_vec4_source(true).into();
         Ok(MixerKernels {
-            gate: k("gate")?,
-            gate4: k("gate4")?,
-            gate_tex: k_tex("gate4")?,
-            lazy: k("lazy")?,
-            lazy4: Kernel::new(ctx, &mixer_vec4_source(false), "lazy4", &MIXER_ACCESS)?,
-            lazy4_tex: Kernel::new(ctx, &mixer_vec4_source(true), "lazy4", &LAZY_TEX_ACCESS)?,
-            eager: k("eager")?,
-            tile_direct: k("tile_direct")?,
-            tile_urgent: k("tile_urgent")?,
-            bench_step: k("bench_step")?,
-            bench_step4: k("bench_step4")?,
-            bench_step_tex: k_tex("bench_step4")?,
-            tile_fft: Kernel::new(ctx, &tiles, "tile_fft", &TILE_ACCESS)?,
-            spectra_fft: Kernel::new(ctx, &tiles, "spectra_fft", &TILE_ACCESS)?,
-            spectra_store: Kernel::new(ctx, &tiles, "spectra_store", &TILE_ACCESS)?,
-            tile_gather: Kernel::new(ctx, &tiles, "tile_gather", &TILE_ACCESS)?,
-            tile_pointwise: Kernel::new(ctx, &tiles, "tile_pointwise", &TILE_ACCESS)?,
-            tile_scatter: Kernel::new(ctx, &tiles, "tile_scatter", &TILE_ACCESS)?,
+            gate: k("gate"),
+            gate4: k("gate4"),
+            gate_tex: k_tex("gate4"),
+            lazy: k("lazy"),
+            lazy4: deferred(&lazy4, "lazy4", &MIXER_ACCESS),
+            lazy4_tex: deferred(&lazy4_tex, "lazy4", &LAZY_TEX_ACCESS),
+            eager: k("eager"),
+            tile_direct: k("tile_direct"),
+            tile_urgent: k("tile_urgent"),
+            bench_step: k("bench_step"),
+            bench_step4: k("bench_step4"),
+            bench_step_tex: k_tex("bench_step4"),
+            tile_fft: t("tile_fft"),
+            spectra_fft: t("spectra_fft"),
+            spectra_store: t("spectra_store"),
+            tile_gather: t("tile_gather"),
+            tile_pointwise: t("tile_pointwise"),
+            tile_scatter: t("tile_scatter"),
             planner: Mutex::new(FftPlanner::new(ctx)?),
+            param_layout,
         })
     }
 }
@@ -508,7 +520,10 @@ impl Slice {
     /// The gate and bench_step kernels of this slice and their workgroup count: four
     /// channels per thread where the quads line up, and then, where lazy reads its
     /// history from a texture, the ones that also store v_t in it.
-    fn gate_kernels<'k>(&self, k: &'k MixerKernels) -> (&'k Kernel, &'k Kernel, u32) {
+    fn gate_kernels<'k>(
+        &self,
+        k: &'k MixerKernels,
+    ) -> (&'k DeferredKernel, &'k DeferredKernel, u32) {
         Self::kernels_for(k, self.quads, self.lazy_kernel, self.count)
     }
 
@@ -518,7 +533,7 @@ impl Slice {
         quads: bool,
         lazy: LazyKernel,
         count: usize,
-    ) -> (&Kernel, &Kernel, u32) {
+    ) -> (&DeferredKernel, &DeferredKernel, u32) {
         let count = count as u32;
         match (quads, lazy) {
             (_, LazyKernel::Vec4Texture) => {
@@ -691,18 +706,25 @@ impl FftJob {
         let pairs = w[6];
         let Some((plan, binding)) = &level.large else {
             let groups = pairs.div_ceil(1 << w[7]);
-            return dispatch(pass, arena, &k.tile_fft, &level.bind, &w, groups);
+            return dispatch(pass, arena, k.tile_fft.get()?, &level.bind, &w, groups);
         };
         let groups = |threads: u64| threads.div_ceil(256) as u32;
         let (u, pairs64) = (self.size as u64, pairs as u64);
         let gather = groups(pairs64 * 2 * u);
-        dispatch(pass, arena, &k.tile_gather, &level.bind, &w, gather)?;
+        dispatch(pass, arena, k.tile_gather.get()?, &level.bind, &w, gather)?;
         plan.encode_bound(pass, arena, binding, pairs, Direction::Forward)?;
         let pointwise = groups(pairs64 * (u + 1));
-        dispatch(pass, arena, &k.tile_pointwise, &level.bind, &w, pointwise)?;
+        dispatch(
+            pass,
+            arena,
+            k.tile_pointwise.get()?,
+            &level.bind,
+            &w,
+            pointwise,
+        )?;
         plan.encode_bound(pass, arena, binding, pairs, Direction::Inverse)?;
         let scatter = groups(pairs64 * self.outputs as u64);
-        dispatch(pass, arena, &k.tile_scatter, &level.bind, &w, scatter)
+        dispatch(pass, arena, k.tile_scatter.get()?, &level.bind, &w, scatter)
     }
 
     /// The filter spectra of the job's columns (tile.wgsl's spectra_fft, or gather,
@@ -724,20 +746,27 @@ impl FftJob {
         let pairs = w[6];
         let Some((plan, binding)) = &level.large else {
             let groups = pairs.div_ceil(1 << w[7]);
-            return dispatch(pass, arena, &k.spectra_fft, bind, &w, groups);
+            return dispatch(pass, arena, k.spectra_fft.get()?, bind, &w, groups);
         };
         let groups = |threads: u64| threads.div_ceil(256) as u32;
         let (u, pairs64) = (self.size as u64, pairs as u64);
         dispatch(
             pass,
             arena,
-            &k.tile_gather,
+            k.tile_gather.get()?,
             bind,
             &w,
             groups(pairs64 * 2 * u),
         )?;
         plan.encode_bound(pass, arena, binding, pairs, Direction::Forward)?;
-        dispatch(pass, arena, &k.spectra_store, bind, &w, groups(pairs64 * u))
+        dispatch(
+            pass,
+            arena,
+            k.spectra_store.get()?,
+            bind,
+            &w,
+            groups(pairs64 * u),
+        )
     }
 }
 
@@ -1044,7 +1073,7 @@ impl Mixer {
             drop(flat);
             let v_hist = ctx.buffer_zeroed("v_hist", rows * 4)?;
             let z_acc = ctx.buffer_zeroed("z_acc", if needs_acc { rows * 4 } else { 16 })?;
-            let bind6 = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
+            let bind6 = |kern: &DeferredKernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
             let fft_levels = if method == Method::Flash {
                 let bufs = [&v_hist, &z_acc, &k, d3];
                 fft_levels(ctx, kernels, &io, (d, len), (start, width), bufs)?
@@ -1073,7 +1102,8 @@ impl Mixer {
                     .map(|(group, c0, count, col0)| {
                         let (v, z, k, textures) = &arenas[group];
                         let (p, u) = (&io.params[l], &io.u_ring[l]);
-                        let bind = |kern: &Kernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
+                        let bind =
+                            |kern: &DeferredKernel, bufs: [&wgpu::Buffer; 6]| kern.bind(ctx, &bufs);
                         let width = plan.widths[group];
                         let vec4 = [width, col0, count].iter().all(|x| x % 4 == 0);
                         let quads = vec4 && d % 4 == 0 && c0 % 4 == 0;
@@ -1101,7 +1131,7 @@ impl Mixer {
                         };
                         // The buffers, then a texture view.
                         let with_view =
-                            |kern: &Kernel, bufs: &[&wgpu::Buffer], t: &LinearTexture| {
+                            |kern: &DeferredKernel, bufs: &[&wgpu::Buffer], t: &LinearTexture| {
                                 let mut all: Vec<_> =
                                     bufs.iter().map(|b| b.as_entire_binding()).collect();
                                 all.push(wgpu::BindingResource::TextureView(&t.view));
@@ -1126,7 +1156,7 @@ impl Mixer {
                     .collect()
             })
             .collect();
-        Ok(Mixer {
+        let mixer = Mixer {
             ctx: ctx.clone(),
             method,
             layers,
@@ -1143,7 +1173,46 @@ impl Mixer {
             groups,
             slices,
             memory,
-        })
+        };
+        mixer.build_kernels(kernels)?;
+        Ok(mixer)
+    }
+
+    /// Compiles the kernels this mixer dispatches, now rather than while a session runs
+    /// or a benchmark times it; the rest of [`MixerKernels`] stays uncompiled (the
+    /// mixer-only benchmark builds its own with [`Mixer::build_bench_kernels`]).
+    fn build_kernels(&self, k: &MixerKernels) -> Result<()> {
+        let mut need: Vec<&DeferredKernel> = Vec::new();
+        let slices = self.slices.iter().flatten();
+        if self.fusable_gate().is_none() {
+            need.extend(slices.clone().map(|s| s.gate_kernels(k).0));
+        }
+        match self.method {
+            Method::Lazy => need.extend(slices.map(|s| match s.lazy_kernel {
+                LazyKernel::Vec4 => &k.lazy4,
+                LazyKernel::Vec4Texture => &k.lazy4_tex,
+                LazyKernel::Scalar => &k.lazy,
+            })),
+            Method::Eager => need.push(&k.eager),
+            Method::Flash => {
+                // The prefill's convolution may take the large path where no tile does.
+                need.extend([&k.tile_direct, &k.tile_urgent, &k.tile_fft]);
+                need.extend([&k.tile_gather, &k.tile_pointwise, &k.tile_scatter]);
+                let mut levels = self.groups.iter().flat_map(|g| g.fft_levels.values());
+                if levels.any(|l| l.spectra.is_some()) {
+                    need.extend([&k.spectra_fft, &k.spectra_store]);
+                }
+            }
+            Method::None => {}
+        }
+        need.into_iter()
+            .try_for_each(|kernel| kernel.get().map(drop))
+    }
+
+    /// Compiles the `bench_step` kernels of [`Mixer::record_bench_step`].
+    pub(crate) fn build_bench_kernels(&self, k: &MixerKernels) -> Result<()> {
+        let mut slices = self.slices.iter().flatten();
+        slices.try_for_each(|s| s.gate_kernels(k).1.get().map(drop))
     }
 
     /// Channels per group (one entry unless the arenas exceed the binding limit).
@@ -1220,7 +1289,7 @@ impl Mixer {
             let w = self.words(layer, t, s.group, Some(s));
             if !gate_done {
                 let (gate, _, groups) = s.gate_kernels(k);
-                dispatch(pass, arena, gate, &s.gate, &w, groups)?;
+                dispatch(pass, arena, gate.get()?, &s.gate, &w, groups)?;
             }
             self.record_history_term(pass, arena, k, s, &w)?;
         }
@@ -1282,9 +1351,11 @@ impl Mixer {
         // lazy4: 32 quads per workgroup (4 LAZY_LANES in mixer_vec4.wgsl).
         let quads = (count / 4).div_ceil(32);
         match s.lazy_kernel {
-            LazyKernel::Vec4 => dispatch(pass, arena, &k.lazy4, &s.lazy, w, quads),
-            LazyKernel::Vec4Texture => dispatch(pass, arena, &k.lazy4_tex, &s.lazy, w, quads),
-            LazyKernel::Scalar => dispatch(pass, arena, &k.lazy, &s.lazy, w, count.div_ceil(64)),
+            LazyKernel::Vec4 => dispatch(pass, arena, k.lazy4.get()?, &s.lazy, w, quads),
+            LazyKernel::Vec4Texture => dispatch(pass, arena, k.lazy4_tex.get()?, &s.lazy, w, quads),
+            LazyKernel::Scalar => {
+                dispatch(pass, arena, k.lazy.get()?, &s.lazy, w, count.div_ceil(64))
+            }
         }
     }
 
@@ -1306,7 +1377,7 @@ impl Mixer {
         w[9] = future;
         let groups = (future as u64 * s.count as u64).div_ceil(256);
         let bind = &self.groups[s.group].eager;
-        dispatch(pass, arena, &k.eager, bind, &w, groups as u32)
+        dispatch(pass, arena, k.eager.get()?, bind, &w, groups as u32)
     }
 
     /// Records the flash work due after step `t` ([`tiling::work_at`]): the tile of
@@ -1384,12 +1455,26 @@ impl Mixer {
             if let Part::Urgent { .. } = part {
                 // One thread per channel for all the urgent outputs.
                 let groups = (group.width as u32).div_ceil(64);
-                dispatch(pass, arena, &k.tile_urgent, &group.tile_urgent, &w, groups)?;
+                dispatch(
+                    pass,
+                    arena,
+                    k.tile_urgent.get()?,
+                    &group.tile_urgent,
+                    &w,
+                    groups,
+                )?;
                 continue;
             }
             let threads = group.width as u64 * direct_outputs as u64;
             let groups = threads.div_ceil(256) as u32;
-            dispatch(pass, arena, &k.tile_direct, &group.tile_direct, &w, groups)?;
+            dispatch(
+                pass,
+                arena,
+                k.tile_direct.get()?,
+                &group.tile_direct,
+                &w,
+                groups,
+            )?;
         }
         Ok(())
     }
@@ -1517,7 +1602,7 @@ impl Mixer {
         for s in &self.slices[0] {
             let w = self.words(0, t, s.group, Some(s));
             let (_, bench_step, groups) = s.gate_kernels(k);
-            dispatch(pass, arena, bench_step, &s.bench_step, &w, groups)?;
+            dispatch(pass, arena, bench_step.get()?, &s.bench_step, &w, groups)?;
             self.record_history_term(pass, arena, k, s, &w)?;
         }
         self.record_tiles(pass, arena, k, t)
