@@ -1195,9 +1195,12 @@ impl Mixer {
             })),
             Method::Eager => need.push(&k.eager),
             Method::Flash => {
-                // The prefill's convolution may take the large path where no tile does.
                 need.extend([&k.tile_direct, &k.tile_urgent, &k.tile_fft]);
-                need.extend([&k.tile_gather, &k.tile_pointwise, &k.tile_scatter]);
+                // The large path, for tiles or a prefill's convolution (of side
+                // nextpow2(P) <= nextpow2(len)) whose 2U exceeds workgroup memory.
+                if 2 * self.len.next_power_of_two() > MAX_WG_FFT {
+                    need.extend([&k.tile_gather, &k.tile_pointwise, &k.tile_scatter]);
+                }
                 let mut levels = self.groups.iter().flat_map(|g| g.fft_levels.values());
                 if levels.any(|l| l.spectra.is_some()) {
                     need.extend([&k.spectra_fft, &k.spectra_store]);
