@@ -11,7 +11,7 @@
 //! a submit; the best time per dispatch is printed, and the load and store columns
 //! with the empty kernel's time taken off.
 
-use flashconv::gpu::{self, Access, GpuContext, Kernel, ParamArena, TEXTURE_WIDTH};
+use flashconv::gpu::{Access, GpuContext, Kernel, ParamArena, Step, TEXTURE_WIDTH};
 use std::time::Instant;
 
 const SHADER: &str = r#"
@@ -155,17 +155,12 @@ fn main() -> flashconv::Result<()> {
             arena.get_or_insert_with(|| ParamArena::new(&ctx, &kernel.param_layout, REPS as usize));
         let mut failed = None;
         let t = best_of(&ctx, || {
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for _ in 0..REPS {
-                    let r =
-                        gpu::dispatch(&mut pass, arena, &kernel, &group, &[texels], texels / 64);
-                    failed = failed.take().or(r.err());
-                }
+            let mut step = Step::new(&ctx, arena);
+            for _ in 0..REPS {
+                let r = step.dispatch(&kernel, &group, &[texels], texels / 64);
+                failed = failed.take().or(r.err());
             }
-            arena.upload(&ctx);
-            enc.finish()
+            step.finish()
         });
         if let Some(e) = failed {
             return Err(e);

@@ -3,11 +3,12 @@
 //! same run. Timings exclude pipeline compilation and uploads, and follow a warm-up.
 
 use crate::error::Result;
-use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::gpu::{param_block, Access, GpuContext, Kernel, ParamArena, Step};
 use crate::mixer::{Method, Mixer, MixerIo, MixerKernels, Tiles};
 use crate::session::{
     session_len, GenerateOptions, GpuModel, Session, SessionOptions, WeightFormat, WeightStorage,
 };
+use crate::shaders::Shader;
 use crate::Instant;
 use crate::{Config, Model};
 use serde::Serialize;
@@ -353,13 +354,13 @@ pub(crate) fn bench_mixer(
     let k: Vec<f32> = (0..channels)
         .flat_map(|c| filter[c * stride..c * stride + len].iter().copied())
         .collect();
-    let mut params = vec![0f32; crate::mixer::mixer_params_len(channels)];
-    for c in 0..channels {
-        params[12 * channels + c] = k[c * len] + 0.5;
-    }
-    let taps = crate::mixer::gate_taps(&k, channels, len);
-    params[13 * channels..13 * channels + taps.len()].copy_from_slice(&taps);
-    let params = vec![ctx.buffer_init("bench_params", &params)?];
+    // No short conv (zeros), the diagonal term k[0] + 0.5, no out_proj bias.
+    let k64: Vec<f64> = k.iter().map(|&v| v as f64).collect();
+    let zeros = vec![0f32; 9 * channels];
+    let short = (&zeros[..], &zeros[..3 * channels]);
+    let half = vec![0.5f32; channels];
+    let p = crate::mixer::layer_params(channels, len, &k64, short, &half, &zeros[..channels]);
+    let params = vec![ctx.buffer_init("bench_params", &p)?];
     let ring = vec![ctx.buffer_zeroed("bench_ring", 16)?];
     let ones = ctx.buffer_init("bench_ones", &vec![1f32; channels])?;
     let z_last = ctx.buffer_zeroed("bench_z", channels as u64 * 4)?;
@@ -389,16 +390,12 @@ fn run_mixer_steps(
 ) -> Result<()> {
     let mut t = 0;
     while t < len {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for _ in 0..STEPS_PER_SUBMIT.min(len - t) {
-                mixer.record_bench_step(&mut pass, arena, kernels, t)?;
-                t += 1;
-            }
+        let mut step = Step::new(ctx, arena);
+        for _ in 0..STEPS_PER_SUBMIT.min(len - t) {
+            mixer.record_bench_step(&mut step, kernels, t)?;
+            t += 1;
         }
-        arena.upload(ctx);
-        ctx.queue.submit([enc.finish()]);
+        step.submit();
     }
     ctx.wait()
 }
@@ -583,7 +580,8 @@ pub fn copy_bandwidth(ctx: &GpuContext) -> Result<f64> {
     };
     let (src, dst) = (buffer("copy_src"), buffer("copy_dst"));
     ctx.take_errors()?;
-    let kernel = Kernel::new(ctx, BENCH_WGSL, "copy", &[Access::Read, Access::ReadWrite])?;
+    let source = Shader::Bench.source();
+    let kernel = Kernel::new(ctx, &source, "copy", &[Access::Read, Access::ReadWrite])?;
     fn range(buf: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: buf,
@@ -612,12 +610,34 @@ pub fn copy_bandwidth(ctx: &GpuContext) -> Result<f64> {
     let n = (piece / 16) as u32;
     let mut arena = ParamArena::new(ctx, &kernel.param_layout, groups.len());
     // Bytes read and written.
-    best_rate(ctx, &mut arena, 2 * bytes, |pass, arena| {
+    best_rate(ctx, &mut arena, 2 * bytes, |step| {
         for bg in &groups {
-            dispatch(pass, arena, &kernel, bg, &[n], n.div_ceil(256 * 16))?;
+            step.dispatch(
+                &kernel,
+                bg,
+                &BenchParams {
+                    n,
+                    ..Default::default()
+                },
+                n.div_ceil(256 * 16),
+            )?;
         }
         Ok(())
     })
+}
+
+param_block! {
+    /// The bandwidth kernels' parameter block (`Params` in `bench.wgsl`).
+    pub(crate) struct BenchParams as "Params" {
+        /// Elements (vec4s or texels) to read.
+        n: u32,
+        pad0: u32,
+        pad1: u32,
+        pad2: u32,
+        pad3: [u32; 4],
+        pad4: [u32; 4],
+        pad5: [u32; 4],
+    }
 }
 
 /// Best GB/s (`bytes` over the seconds of one submit-and-wait) of the work `record`
@@ -627,16 +647,16 @@ fn best_rate(
     ctx: &GpuContext,
     arena: &mut ParamArena,
     bytes: u64,
-    mut record: impl FnMut(&mut wgpu::ComputePass<'_>, &mut ParamArena) -> Result<()>,
+    mut record: impl FnMut(&mut Step<'_>) -> Result<()>,
 ) -> Result<f64> {
     let mut best = 0f64;
     for run in 0..6 {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        record(&mut enc.begin_compute_pass(&Default::default()), arena)?;
-        arena.upload(ctx);
+        let mut step = Step::new(ctx, arena);
+        record(&mut step)?;
+        let commands = step.finish();
         ctx.wait()?;
         let start = Instant::now();
-        ctx.queue.submit([enc.finish()]);
+        ctx.queue.submit([commands]);
         ctx.wait()?;
         if run > 0 {
             best = best.max(bytes as f64 / start.elapsed().as_secs_f64() / 1e9);
@@ -664,7 +684,7 @@ pub fn texture_read_bandwidth(ctx: &GpuContext) -> Result<f64> {
     let sums = ctx.buffer_zeroed("texture_read sums", GROUPS as u64 * 256 * 16)?;
     ctx.take_errors()?;
     let access = [Access::Texture, Access::ReadWrite];
-    let kernel = Kernel::new(ctx, BENCH_WGSL, "texture_read", &access)?;
+    let kernel = Kernel::new(ctx, &Shader::Bench.source(), "texture_read", &access)?;
     let bg = kernel.bind_resources(
         ctx,
         vec![
@@ -673,8 +693,16 @@ pub fn texture_read_bandwidth(ctx: &GpuContext) -> Result<f64> {
         ],
     );
     let mut arena = ParamArena::new(ctx, &kernel.param_layout, 1);
-    best_rate(ctx, &mut arena, 16 * texels as u64, |pass, arena| {
-        dispatch(pass, arena, &kernel, &bg, &[texels], GROUPS)
+    best_rate(ctx, &mut arena, 16 * texels as u64, |step| {
+        step.dispatch(
+            &kernel,
+            &bg,
+            &BenchParams {
+                n: texels,
+                ..Default::default()
+            },
+            GROUPS,
+        )
     })
 }
 
@@ -824,21 +852,18 @@ fn time_fft(
     };
     for round in 0..FFT_ROUNDS {
         for staged in [true, false] {
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            if staged {
-                for _ in 0..REPS {
-                    plan.encode_into(&mut enc, &mut arena, &binding, batch, Direction::Forward)?;
-                }
-            } else {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for _ in 0..REPS {
-                    plan.encode_bound(&mut pass, &mut arena, &binding, batch, Direction::Forward)?;
+            let mut step = Step::new(ctx, &mut arena);
+            for _ in 0..REPS {
+                if staged {
+                    plan.encode_into(&mut step, &binding, batch, Direction::Forward)?;
+                } else {
+                    plan.encode_bound(&mut step, &binding, batch, Direction::Forward)?;
                 }
             }
-            arena.upload(ctx);
+            let commands = step.finish();
             ctx.wait()?;
             let start = Instant::now();
-            ctx.queue.submit([enc.finish()]);
+            ctx.queue.submit([commands]);
             ctx.wait()?;
             let s = start.elapsed().as_secs_f64() / REPS as f64;
             let best = if staged {

@@ -36,7 +36,8 @@
 //! `fft_twiddles` (laid out by [`twiddle_table`]) that the including shader declares.
 
 use crate::error::{Error, Result};
-use crate::gpu::{self, Access, GpuContext, Kernel, ParamArena};
+use crate::gpu::{self, param_block, Access, GpuContext, Kernel, ParamArena, Step};
+use crate::shaders::Shader;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -169,40 +170,39 @@ const STAGED_ACCESS: [Access; 4] = [
 const ACCESS_BEGIN: &str = "// ---- buffer access";
 const ACCESS_END: &str = "// ---- end of buffer access ----\n";
 
-/// The standalone kernels with the buffer-access block swapped: `fg_load` reads the
-/// texture at binding 3 (element i at texel (i mod 2048, i / 2048), as
-/// [`gpu::linear_texture_wgsl`] lays it out) and `fg_store` writes the data buffer.
-fn staged_source(src: &str) -> Result<String> {
-    let begin = src.find(ACCESS_BEGIN);
-    let end = src.find(ACCESS_END);
-    let (Some(begin), Some(end)) = (begin, end) else {
-        return Err(Error::gpu(
-            "fft.wgsl lost its buffer-access markers".to_string(),
-        ));
+/// The standalone kernels' source ([`crate::shaders::Shader::Fft`]); `staged`: with
+/// the buffer-access block swapped, so that `fg_load` reads the texture at binding 3
+/// (element i at texel (i mod 2048, i / 2048), as [`gpu::linear_texture_wgsl`] lays it
+/// out) and `fg_store` writes the data buffer. (Without its markers, which a unit test
+/// checks, fft.wgsl would come back unswapped, and a staged plan's pipeline would fail
+/// to build over its texture binding.)
+pub(crate) fn fft_source(staged: bool) -> String {
+    let src = format!("{FFT_LIB_WGSL}\n{FFT_WGSL}");
+    let (Some(begin), Some(end)) = (src.find(ACCESS_BEGIN), src.find(ACCESS_END)) else {
+        return src;
     };
+    if !staged {
+        return src;
+    }
     let texture = gpu::linear_texture_wgsl(3, "fg_t", "fg_tload");
     let block = format!(
         "{texture}\n\
          fn fg_load(src: u32, idx: u32) -> vec4<f32> {{ return fg_tload(idx); }}\n\
          fn fg_store(dst: u32, idx: u32, x: vec4<f32>) {{ fg_a[idx] = x; }}\n"
     );
-    Ok(format!(
-        "{}{block}{}",
-        &src[..begin],
-        &src[end + ACCESS_END.len()..]
-    ))
+    format!("{}{block}{}", &src[..begin], &src[end + ACCESS_END.len()..])
 }
 
 impl FftPlanner {
     /// Compiles the first kernel (WGSL errors come back as [`Error::Gpu`]); the others
     /// are compiled by the first plan that needs them.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
-        let src = format!("{FFT_LIB_WGSL}\n{FFT_WGSL}");
+        let src = Shader::Fft { staged: false }.source();
         let first = Arc::new(Kernel::new(ctx, &src, "fg_small_n2", &ACCESS)?);
         let mut kernels = HashMap::new();
         kernels.insert("fg_small_n2".to_string(), first.clone());
         Ok(FftPlanner {
-            staged_src: staged_source(&src)?,
+            staged_src: Shader::Fft { staged: true }.source(),
             src,
             kernels,
             first,
@@ -335,6 +335,27 @@ impl FftPlanner {
     }
 }
 
+param_block! {
+    /// The standalone FFT passes' parameter block (`FgParams` in `fft.wgsl`).
+    pub(crate) struct FgParams as "FgParams" {
+        /// Transform size N (log2).
+        log2n: u32,
+        /// log2 Ns: product of the earlier passes' radices.
+        lns: u32,
+        /// Butterfly pairs in all (batch * N / (2 R)); fg_small: transforms.
+        count: u32,
+        /// 1: conjugate the input (first pass of an inverse).
+        conj_in: u32,
+        /// 1: conjugate the output (last pass of an inverse).
+        conj_out: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+        _pad3: [u32; 4],
+        _pad4: [u32; 4],
+    }
+}
+
 /// One dispatch of a plan: a barrier-free Stockham pass (`fg_*` in `shaders/fft.wgsl`),
 /// or the whole transform for sizes 2, 4 and 8.
 #[derive(Clone, Copy, Debug)]
@@ -379,7 +400,7 @@ impl Pass {
         }
     }
 
-    fn words(&self, batch: u32, dir: Direction) -> Result<([u32; gpu::PARAM_WORDS], u32)> {
+    fn params(&self, batch: u32, dir: Direction) -> Result<(FgParams, u32)> {
         let count = if self.log2n < 4 {
             batch as u64
         } else {
@@ -392,12 +413,14 @@ impl Pass {
             ))
         })?;
         let inv = dir == Direction::Inverse;
-        let mut w = [0u32; gpu::PARAM_WORDS];
-        w[0] = self.log2n;
-        w[1] = self.lns;
-        w[2] = count;
-        w[3] = (inv && self.first) as u32;
-        w[4] = (inv && self.last) as u32;
+        let w = FgParams {
+            log2n: self.log2n,
+            lns: self.lns,
+            count,
+            conj_in: (inv && self.first) as u32,
+            conj_out: (inv && self.last) as u32,
+            ..Default::default()
+        };
         Ok((w, count.div_ceil(FG_WG)))
     }
 }
@@ -536,28 +559,25 @@ impl FftPlan {
     /// (`vec2<f32>`) elements [b·n, (b+1)·n). Binds `data` and `scratch` for this call
     /// ([`FftPlan::bind`] says what they must be); where the same buffers are
     /// transformed again, bind once and use [`FftPlan::encode_bound`].
-    #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &self,
         ctx: &GpuContext,
-        pass: &mut wgpu::ComputePass<'_>,
-        arena: &mut ParamArena,
+        step: &mut Step<'_>,
         data: &wgpu::Buffer,
         scratch: &wgpu::Buffer,
         batch: u32,
         dir: Direction,
     ) -> Result<()> {
         let binding = self.bind(ctx, data, scratch)?;
-        self.encode_bound(pass, arena, &binding, batch, dir)
+        self.encode_bound(step, &binding, batch, dir)
     }
 
     /// Records `batch` transforms over the buffers of `binding` (made by this plan's
-    /// [`FftPlan::bind`]). Pushes [`FftPlan::passes`] parameter slots onto `arena`;
-    /// call [`ParamArena::upload`] before submitting.
+    /// [`FftPlan::bind`]) into the step's open compute pass. Pushes
+    /// [`FftPlan::passes`] parameter slots onto the step's arena.
     pub fn encode_bound(
         &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        arena: &mut ParamArena,
+        step: &mut Step<'_>,
         binding: &FftBinding,
         batch: u32,
         dir: Direction,
@@ -565,23 +585,22 @@ impl FftPlan {
         if batch == 0 {
             return Ok(());
         }
-        self.check(arena, binding, batch)?;
+        self.check(step.arena(), binding, batch)?;
         for ((p, kernel), bg) in self.passes.iter().zip(&self.kernels).zip(&binding.groups) {
-            let (w, groups) = p.words(batch, dir)?;
-            gpu::dispatch(pass, arena, kernel, bg, &w, groups)?;
+            let (w, groups) = p.params(batch, dir)?;
+            step.dispatch(kernel, bg, &w, groups)?;
         }
         Ok(())
     }
 
-    /// Records `batch` transforms over the buffers of `binding` into `enc`, in compute
-    /// passes of its own: through the staging texture where the plan is staged
-    /// ([`FftPlanner::plan_staged`]) and the batch fills whole rows of the texture
+    /// Records `batch` transforms over the buffers of `binding` into `step`, each pass
+    /// in a compute pass of its own: through the staging texture where the plan is
+    /// staged ([`FftPlanner::plan_staged`]) and the batch fills whole rows of the texture
     /// (`batch · n` a multiple of 4096), else as [`FftPlan::encode_bound`] in one compute
-    /// pass. Pushes [`FftPlan::passes`] parameter slots onto `arena`.
+    /// pass. Pushes [`FftPlan::passes`] parameter slots onto the step's arena.
     pub fn encode_into(
         &self,
-        enc: &mut wgpu::CommandEncoder,
-        arena: &mut ParamArena,
+        step: &mut Step<'_>,
         binding: &FftBinding,
         batch: u32,
         dir: Direction,
@@ -595,13 +614,12 @@ impl FftPlan {
             self.staged.is_some() && bytes.is_multiple_of(STAGE_ROW_BYTES) && rows <= s.rows as u64
         });
         let Some(st) = staged else {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("fft"),
-                timestamp_writes: None,
-            });
-            return self.encode_bound(&mut pass, arena, binding, batch, dir);
+            step.end_pass();
+            self.encode_bound(step, binding, batch, dir)?;
+            step.end_pass();
+            return Ok(());
         };
-        self.check(arena, binding, batch)?;
+        self.check(step.arena(), binding, batch)?;
         let size = wgpu::Extent3d {
             width: gpu::TEXTURE_WIDTH,
             height: rows as u32,
@@ -618,14 +636,13 @@ impl FftPlan {
                 buffer: &st.data,
                 layout,
             };
-            enc.copy_buffer_to_texture(source, st.texture.as_image_copy(), size);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("fft staged pass"),
-                timestamp_writes: None,
-            });
-            let (w, groups) = p.words(batch, dir)?;
-            gpu::dispatch(&mut pass, arena, kernel, bg, &w, groups)?;
+            // The copy ends the previous pass; the dispatch begins a new one.
+            step.encoder()
+                .copy_buffer_to_texture(source, st.texture.as_image_copy(), size);
+            let (w, groups) = p.params(batch, dir)?;
+            step.dispatch(kernel, bg, &w, groups)?;
         }
+        step.end_pass();
         Ok(())
     }
 
@@ -727,11 +744,10 @@ pub fn fft_blocking(
         ctx.buffer_zeroed("fft scratch (unused)", 16)?
     };
     let mut arena = ParamArena::new(ctx, planner.param_layout(), plan.passes());
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
     let binding = plan.bind(ctx, &buf, &scratch)?;
-    plan.encode_into(&mut enc, &mut arena, &binding, batch, dir)?;
-    arena.upload(ctx);
-    ctx.queue.submit([enc.finish()]);
+    let mut step = Step::new(ctx, &mut arena);
+    plan.encode_into(&mut step, &binding, batch, dir)?;
+    step.submit();
     let flat = ctx.read_f32(&buf, 0, (data.len() * 2) as u64)?;
     Ok(flat.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
 }

@@ -20,18 +20,26 @@ pub mod model;
 pub mod reference;
 pub mod sampling;
 pub mod session;
+pub mod shaders;
 pub mod tiling;
 pub mod tokenizer;
 pub mod tuning;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
+// The host API: what an application needs to load a model, pick a device, and
+// generate, score or stream on it.
 pub use config::Config;
 pub use error::{Error, Result};
 pub use gpu::GpuContext;
 pub use mixer::Method;
 pub use model::Model;
-pub use session::{GpuModel, Session, SessionMemory, SessionOptions};
+pub use sampling::SamplingParams;
+pub use session::{
+    CancelHandle, GenerateOptions, Generation, GenerationStats, GpuModel, Score, ScoreOptions,
+    Session, SessionMemory, SessionOptions, StopReason, WeightFormat, WeightStorage,
+};
+pub use tokenizer::Tokenizer;
 
 /// A monotonic clock that also works in a browser (`std::time::Instant` panics on
 /// wasm32-unknown-unknown; `web-time` reads `performance.now()` there).
@@ -40,66 +48,12 @@ pub(crate) use std::time::Instant;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use web_time::Instant;
 
-/// Every WGSL module flashconv compiles, as (name, complete source): concatenations
-/// (the FFT library before the shaders that call it) included. A CPU test validates each
-/// with naga, so shader errors show without an adapter.
-pub fn wgsl_modules() -> Vec<(&'static str, String)> {
-    vec![
-        ("session.wgsl", session::SESSION_WGSL.to_string()),
-        (
-            "gate_lib.wgsl + session_matvec.wgsl",
-            session::matvec_source(
-                session::WeightFormat::F32,
-                session::WeightStorage::Buffer,
-                1,
-            ),
-        ),
-        (
-            "gate_lib.wgsl + session_matvec.wgsl (prefill rows)",
-            session::matvec_source(
-                session::WeightFormat::F32,
-                session::WeightStorage::Buffer,
-                session::PREFILL_ROWS,
-            ),
-        ),
-        (
-            "gate_lib.wgsl + session_matvec.wgsl (f16 weights)",
-            session::matvec_source(
-                session::WeightFormat::F16,
-                session::WeightStorage::Buffer,
-                1,
-            ),
-        ),
-        (
-            "gate_lib.wgsl + session_matvec.wgsl (weights in textures)",
-            session::matvec_source(
-                session::WeightFormat::F32,
-                session::WeightStorage::Texture,
-                1,
-            ),
-        ),
-        ("bench.wgsl", bench::BENCH_WGSL.to_string()),
-        ("sampling.wgsl", sampling::SAMPLING_WGSL.to_string()),
-        (
-            "mixer_params.wgsl + gate_lib.wgsl + mixer.wgsl",
-            mixer::mixer_source(false),
-        ),
-        (
-            "mixer_params.wgsl + gate_lib.wgsl + mixer.wgsl (v stored in a texture)",
-            mixer::mixer_source(true),
-        ),
-        (
-            "mixer_params.wgsl + mixer_vec4.wgsl",
-            mixer::mixer_vec4_source(false),
-        ),
-        (
-            "mixer_params.wgsl + mixer_vec4.wgsl (v and filters in textures)",
-            mixer::mixer_vec4_source(true),
-        ),
-        (
-            "fft_lib.wgsl + fft.wgsl",
-            format!("{}\n{}", fft::FFT_LIB_WGSL, fft::FFT_WGSL),
-        ),
-        ("fft_lib.wgsl + tile.wgsl", mixer::tile_source()),
-    ]
+/// Every WGSL module flashconv compiles, as (name, complete source): the entries of the
+/// registry [`shaders::Shader::all`]. A CPU test validates each with naga, so shader
+/// errors show without an adapter.
+pub fn wgsl_modules() -> Vec<(String, String)> {
+    shaders::Shader::all()
+        .into_iter()
+        .map(|s| (s.name(), s.source()))
+        .collect()
 }

@@ -48,14 +48,32 @@ pub fn linear(w: &[f32], b: Option<&[f32]>, x: &[f64], out: &mut [f64]) {
 /// Runs `ids` through the model (the whole sequence at once, direct convolution).
 pub fn forward(model: &Model, ids: &[u32]) -> Result<Output> {
     let c = &model.config;
-    let (n, d, di, vp) = (ids.len(), c.d_model, c.d_inner, c.padded_vocab());
+    let n = ids.len();
     if n > c.max_seq_len {
         return Err(Error::input(format!(
             "sequence of {n} tokens exceeds max_seq_len {}",
             c.max_seq_len
         )));
     }
-    let mut x = vec![0f64; n * d];
+    let mut x = embed(model, ids)?;
+    let mut block_out = Vec::with_capacity(c.n_layer);
+    for (li, l) in model.layers.iter().enumerate() {
+        let k = model.filter(li, n)?;
+        block(c, l, &k, &mut x, n);
+        block_out.push(x.clone());
+    }
+    let (hidden, logits) = head(model, &x, n);
+    Ok(Output {
+        logits,
+        hidden,
+        block_out,
+    })
+}
+
+/// The embedding rows of `ids`, `[n][D]`.
+fn embed(model: &Model, ids: &[u32]) -> Result<Vec<f64>> {
+    let (d, vp) = (model.config.d_model, model.config.padded_vocab());
+    let mut x = vec![0f64; ids.len() * d];
     for (t, &id) in ids.iter().enumerate() {
         if id as usize >= vp {
             return Err(Error::input(format!(
@@ -67,80 +85,93 @@ pub fn forward(model: &Model, ids: &[u32]) -> Result<Output> {
             x[t * d + i] = row[i] as f64;
         }
     }
-    let mut block_out = Vec::with_capacity(c.n_layer);
+    Ok(x)
+}
+
+/// One block over the whole sequence `x` (`[n][D]`, updated in place), with its filter
+/// `k` (`[D][n]`): the mixer (in_proj, short conv, gate, long convolution, out_proj)
+/// and the MLP, each behind its norm and residual add.
+fn block(c: &crate::Config, l: &crate::model::Layer, k: &[f64], x: &mut [f64], n: usize) {
+    let (d, di) = (c.d_model, c.d_inner);
     let mut xn = vec![0f64; d];
     let mut u = vec![0f64; n * 3 * d];
-    let mut v = vec![0f64; n * d];
-    let mut x0 = vec![0f64; n * d];
-    let mut y = vec![0f64; d];
-    let mut zx = vec![0f64; d];
-    let mut a = vec![0f64; di];
-    let mut m = vec![0f64; d];
-    for (li, l) in model.layers.iter().enumerate() {
-        let k = model.filter(li, n)?;
-        for t in 0..n {
-            layer_norm(
-                &x[t * d..(t + 1) * d],
-                &l.norm1_w,
-                &l.norm1_b,
-                1e-5,
-                &mut xn,
-            );
-            linear(
-                &l.in_proj_w,
-                Some(&l.in_proj_b),
-                &xn,
-                &mut u[t * 3 * d..(t + 1) * 3 * d],
-            );
-        }
-        // Short causal depthwise conv (kernel 3, PyTorch Conv1d with padding 2, truncated):
-        // out[t] = w0 u[t-2] + w1 u[t-1] + w2 u[t] + b. Then split [x0 | x1 | v], v *= x1.
-        for t in 0..n {
-            for ch in 0..3 * d {
-                let w = &l.short_w[ch * 3..ch * 3 + 3];
-                let mut acc = l.short_b[ch] as f64 + w[2] as f64 * u[t * 3 * d + ch];
-                if t >= 1 {
-                    acc += w[1] as f64 * u[(t - 1) * 3 * d + ch];
-                }
-                if t >= 2 {
-                    acc += w[0] as f64 * u[(t - 2) * 3 * d + ch];
-                }
-                match ch / d {
-                    0 => x0[t * d + ch] = acc,
-                    1 => v[t * d + ch - d] = acc, // x1 for now
-                    _ => v[t * d + ch - 2 * d] *= acc,
-                }
-            }
-        }
-        for t in 0..n {
-            for ch in 0..d {
-                let kc = &k[ch * n..(ch + 1) * n];
-                let mut z = l.filter_bias[ch] as f64 * v[t * d + ch];
-                for s in 0..=t {
-                    z += kc[t - s] * v[s * d + ch];
-                }
-                zx[ch] = z * x0[t * d + ch];
-            }
-            linear(&l.out_proj_w, Some(&l.out_proj_b), &zx, &mut y);
-            for i in 0..d {
-                x[t * d + i] += y[i];
-            }
-            layer_norm(
-                &x[t * d..(t + 1) * d],
-                &l.norm2_w,
-                &l.norm2_b,
-                1e-5,
-                &mut xn,
-            );
-            linear(&l.fc1_w, Some(&l.fc1_b), &xn, &mut a);
-            a.iter_mut().for_each(|e| *e = gelu_tanh(*e));
-            linear(&l.fc2_w, Some(&l.fc2_b), &a, &mut m);
-            for i in 0..d {
-                x[t * d + i] += m[i];
-            }
-        }
-        block_out.push(x.clone());
+    for t in 0..n {
+        layer_norm(
+            &x[t * d..(t + 1) * d],
+            &l.norm1_w,
+            &l.norm1_b,
+            1e-5,
+            &mut xn,
+        );
+        linear(
+            &l.in_proj_w,
+            Some(&l.in_proj_b),
+            &xn,
+            &mut u[t * 3 * d..(t + 1) * 3 * d],
+        );
     }
+    let (x0, v) = short_conv(l, &u, n, d);
+    let (mut y, mut zx, mut a, mut m) =
+        (vec![0f64; d], vec![0f64; d], vec![0f64; di], vec![0f64; d]);
+    for t in 0..n {
+        for ch in 0..d {
+            let kc = &k[ch * n..(ch + 1) * n];
+            let mut z = l.filter_bias[ch] as f64 * v[t * d + ch];
+            for s in 0..=t {
+                z += kc[t - s] * v[s * d + ch];
+            }
+            zx[ch] = z * x0[t * d + ch];
+        }
+        linear(&l.out_proj_w, Some(&l.out_proj_b), &zx, &mut y);
+        for i in 0..d {
+            x[t * d + i] += y[i];
+        }
+        layer_norm(
+            &x[t * d..(t + 1) * d],
+            &l.norm2_w,
+            &l.norm2_b,
+            1e-5,
+            &mut xn,
+        );
+        linear(&l.fc1_w, Some(&l.fc1_b), &xn, &mut a);
+        a.iter_mut().for_each(|e| *e = gelu_tanh(*e));
+        linear(&l.fc2_w, Some(&l.fc2_b), &a, &mut m);
+        for i in 0..d {
+            x[t * d + i] += m[i];
+        }
+    }
+}
+
+/// Short causal depthwise conv of in_proj's outputs `u` (`[n][3D]`; kernel 3, PyTorch
+/// Conv1d with padding 2, truncated): out[t] = w0 u[t-2] + w1 u[t-1] + w2 u[t] + b.
+/// Then split [x0 | x1 | v] and gate v *= x1. Returns (x0, v), each `[n][D]`.
+fn short_conv(l: &crate::model::Layer, u: &[f64], n: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut x0 = vec![0f64; n * d];
+    let mut v = vec![0f64; n * d];
+    for t in 0..n {
+        for ch in 0..3 * d {
+            let w = &l.short_w[ch * 3..ch * 3 + 3];
+            let mut acc = l.short_b[ch] as f64 + w[2] as f64 * u[t * 3 * d + ch];
+            if t >= 1 {
+                acc += w[1] as f64 * u[(t - 1) * 3 * d + ch];
+            }
+            if t >= 2 {
+                acc += w[0] as f64 * u[(t - 2) * 3 * d + ch];
+            }
+            match ch / d {
+                0 => x0[t * d + ch] = acc,
+                1 => v[t * d + ch - d] = acc, // x1 for now
+                _ => v[t * d + ch - 2 * d] *= acc,
+            }
+        }
+    }
+    (x0, v)
+}
+
+/// ln_f and lm_head over the final `x`: (hidden `[n][D]`, logits `[n][V_pad]`).
+fn head(model: &Model, x: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let c = &model.config;
+    let (d, vp) = (c.d_model, c.padded_vocab());
     let mut hidden = vec![0f64; n * d];
     let mut logits = vec![0f64; n * vp];
     for t in 0..n {
@@ -154,9 +185,5 @@ pub fn forward(model: &Model, ids: &[u32]) -> Result<Output> {
         );
         linear(&model.lm_head, None, h, &mut logits[t * vp..(t + 1) * vp]);
     }
-    Ok(Output {
-        logits,
-        hidden,
-        block_out,
-    })
+    (hidden, logits)
 }

@@ -6,7 +6,8 @@
 //! top-k, then top-p; ties are broken towards the lowest token id.
 
 use crate::error::{Error, Result};
-use crate::gpu::{dispatch, Access, GpuContext, Kernel, ParamArena};
+use crate::gpu::{param_block, Access, GpuContext, Kernel, Step};
+use crate::shaders::Shader;
 
 /// WGSL source of the GPU sampler.
 pub const SAMPLING_WGSL: &str = include_str!("../shaders/sampling.wgsl");
@@ -39,6 +40,34 @@ pub struct Draw {
     pub row: u32,
 }
 
+param_block! {
+    /// The sampling kernels' parameter block (`SampleParams` in `sampling.wgsl`).
+    pub(crate) struct SampleParams as "SampleParams" {
+        /// Candidates: ids 0 .. vocab (padded columns never sampled).
+        vocab: u32,
+        /// Offset of the logits row in `logits`.
+        row_off: u32,
+        /// Position of the new token: the draw's counter.
+        pos: u32,
+        /// Temperature; 0 = greedy.
+        temp: f32,
+        /// 0 = all.
+        top_k: u32,
+        /// 1 = all.
+        top_p: f32,
+        seed_lo: u32,
+        seed_hi: u32,
+        /// Sequence row of the draw.
+        row: u32,
+        /// Slot in `out`.
+        out_idx: u32,
+        /// Slot of the new token in `tokens` (pos * B + row of a batch).
+        tok_idx: u32,
+        pad1: u32,
+        pad2: [u32; 4],
+    }
+}
+
 impl GpuSampler {
     /// Compiles the sampler.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
@@ -48,7 +77,8 @@ impl GpuSampler {
             Access::ReadWrite,
             Access::ReadWrite,
         ];
-        let k = |entry| Kernel::new(ctx, SAMPLING_WGSL, entry, &access);
+        let source = Shader::Sampling.source();
+        let k = |entry| Kernel::new(ctx, &source, entry, &access);
         Ok(GpuSampler {
             greedy: k("sample_greedy")?,
             rank: k("sample_rank")?,
@@ -70,31 +100,31 @@ impl GpuSampler {
     /// greedy, three when sampling.
     pub fn record(
         &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        arena: &mut ParamArena,
+        step: &mut Step<'_>,
         bind: &wgpu::BindGroup,
         (p, vocab): (&SamplingParams, usize),
         d: Draw,
     ) -> Result<()> {
-        let w = [
-            vocab as u32,
-            d.row_off,
-            d.pos,
-            p.temperature.to_bits(),
-            p.top_k.min(u32::MAX as usize) as u32,
-            p.top_p.to_bits(),
-            p.seed as u32,
-            (p.seed >> 32) as u32,
-            d.row,
-            d.out_idx,
-            d.tok_idx,
-        ];
+        let w = SampleParams {
+            vocab: vocab as u32,
+            row_off: d.row_off,
+            pos: d.pos,
+            temp: p.temperature,
+            top_k: p.top_k.min(u32::MAX as usize) as u32,
+            top_p: p.top_p,
+            seed_lo: p.seed as u32,
+            seed_hi: (p.seed >> 32) as u32,
+            row: d.row,
+            out_idx: d.out_idx,
+            tok_idx: d.tok_idx,
+            ..Default::default()
+        };
         let groups = (vocab as u32).div_ceil(64);
         if p.temperature == 0.0 || vocab <= 1 {
-            return dispatch(pass, arena, &self.greedy, bind, &w, groups);
+            return step.dispatch(&self.greedy, bind, &w, groups);
         }
         for k in [&self.rank, &self.top_p, &self.draw] {
-            dispatch(pass, arena, k, bind, &w, groups)?;
+            step.dispatch(k, bind, &w, groups)?;
         }
         Ok(())
     }

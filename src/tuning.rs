@@ -7,7 +7,7 @@
 //! `$HOME/.cache/flashconv`; the file is `fft_threshold.json`.
 
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, ParamArena};
+use crate::gpu::{GpuContext, ParamArena, Step};
 use crate::mixer::{Method, Mixer, MixerKernels};
 use crate::Instant;
 use serde::{Deserialize, Serialize};
@@ -208,17 +208,14 @@ fn time_reps(
     t: usize,
     reps: usize,
 ) -> Result<f64> {
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        for _ in 0..reps {
-            mixer.record_tiles(&mut pass, arena, kernels, t)?;
-        }
+    let mut step = Step::new(ctx, arena);
+    for _ in 0..reps {
+        mixer.record_tiles(&mut step, kernels, t)?;
     }
-    arena.upload(ctx);
+    let commands = step.finish();
     ctx.wait()?;
     let start = Instant::now();
-    ctx.queue.submit([enc.finish()]);
+    ctx.queue.submit([commands]);
     ctx.wait()?;
     Ok(start.elapsed().as_secs_f64())
 }

@@ -12,7 +12,7 @@
 
 use crate::mixer::Method;
 use crate::sampling::{top2_margin, SamplingParams};
-use crate::session::{session_len, CancelHandle, GenerateOptions, StopReason};
+use crate::session::{CancelHandle, GenerateOptions, ScoreOptions, StopReason};
 use crate::tokenizer::Tokenizer;
 use crate::{Config, GpuContext, GpuModel, Model, Session, SessionOptions};
 use std::cell::{Cell, RefCell};
@@ -240,10 +240,9 @@ async fn run_generation(
 ) -> Result<JsValue, JsError> {
     let prompt_ids = inner.tokenizer.encode(prompt);
     let config = inner.model.config();
-    crate::session::check_ids(config, &prompt_ids).map_err(js_err)?;
     let max_tokens = params.max_tokens as usize;
-    let len = session_len(config, prompt_ids.len(), max_tokens).map_err(js_err)?;
-    let mut sopts = SessionOptions::new(Method::Flash, len);
+    let mut sopts =
+        SessionOptions::for_ids(config, Method::Flash, &prompt_ids, max_tokens).map_err(js_err)?;
     sopts.tokens_per_submit = params.tokens_per_submit.clamp(1, 1024) as usize;
     if !(params.seed.is_finite() && params.seed >= 0.0 && params.seed <= u64::MAX as f64) {
         return Err(JsError::new(&format!(
@@ -252,17 +251,17 @@ async fn run_generation(
         )));
     }
     let mut session = Session::new(&inner.model, sopts).map_err(js_err)?;
+    let sampling = SamplingParams {
+        temperature: params.temperature,
+        top_k: params.top_k as usize,
+        top_p: params.top_p,
+        seed: params.seed as u64,
+    };
+    // The browser samples on the GPU (its waits are async, so per-token CPU sampling
+    // would gain nothing).
     let opts = GenerateOptions {
-        max_tokens,
-        sampling: SamplingParams {
-            temperature: params.temperature,
-            top_k: params.top_k as usize,
-            top_p: params.top_p,
-            seed: params.seed as u64,
-        },
-        stop_ids: Vec::new(),
         cancel,
-        cpu_sampling: false,
+        ..GenerateOptions::new(max_tokens, sampling)
     };
     let mut generation = session
         .start_generation(&prompt_ids, opts)
@@ -301,21 +300,21 @@ async fn run_score(inner: &Inner, ids: &[u32]) -> Result<JsValue, JsError> {
     if ids.is_empty() {
         return Err(JsError::new("the sequence to score is empty"));
     }
-    crate::session::check_ids(config, ids).map_err(js_err)?;
-    let len = session_len(config, ids.len(), 0).map_err(js_err)?;
     let (vocab, vp) = (config.vocab_size, config.padded_vocab());
-    // One row of logits, read back after every position: n small read-backs, no large
-    // ring on the device.
-    let mut session =
-        Session::new(&inner.model, SessionOptions::new(Method::Flash, len)).map_err(js_err)?;
-    let mut logits = Vec::with_capacity(ids.len() * vp);
-    let mut margins = Vec::with_capacity(ids.len());
-    for (t, &id) in ids.iter().enumerate() {
-        session.feed(&[id]).map_err(js_err)?;
-        let row = session.logits_async(t).await.map_err(js_err)?;
-        margins.push(top2_margin(&row[..vocab]) as f64);
-        logits.extend_from_slice(&row);
-    }
+    // One row of logits on the device (the default logit_rows), read back after every
+    // position: n small read-backs, no large ring on the device.
+    let sopts = SessionOptions::for_ids(config, Method::Flash, ids, 0).map_err(js_err)?;
+    let mut session = Session::new(&inner.model, sopts).map_err(js_err)?;
+    let keep = ScoreOptions {
+        logits: true,
+        hidden: false,
+    };
+    let score = session.score_async(ids, &keep).await.map_err(js_err)?;
+    let logits = score.logits.unwrap_or_default();
+    let margins: Vec<f64> = logits
+        .chunks_exact(vp)
+        .map(|row| top2_margin(&row[..vocab]) as f64)
+        .collect();
     let out = js_sys::Object::new();
     let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &JsValue::from_str(k), v);
     let margins: js_sys::Array = margins.into_iter().map(JsValue::from_f64).collect();

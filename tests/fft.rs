@@ -1,6 +1,7 @@
 //! GPU FFT against rustfft (f64 reference from the same f32 inputs).
 
 use flashconv::fft::{fft_blocking, Direction, FftPlanner};
+use flashconv::gpu::Step;
 use flashconv::GpuContext;
 use rustfft::num_complex::Complex;
 use std::time::Instant;
@@ -180,7 +181,7 @@ fn run_2048(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
 #[test]
 fn workgroup_library_matches_rustfft() {
     use flashconv::fft::{twiddle_table, FFT_LIB_WGSL, MAX_WG_FFT};
-    use flashconv::gpu::{self, Access, Kernel, ParamArena};
+    use flashconv::gpu::{Access, Kernel, ParamArena, Step};
     let ctx = ctx();
     let src = format!("{FFT_LIB_WGSL}\n{INCLUDER_WGSL}");
     let access = [Access::Read, Access::ReadWrite];
@@ -213,13 +214,9 @@ fn workgroup_library_matches_rustfft() {
             log2count,
             groups,
         ];
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            gpu::dispatch(&mut pass, &mut arena, kernel, &bg, &words, groups).unwrap();
-        }
-        arena.upload(&ctx);
-        ctx.queue.submit([enc.finish()]);
+        let mut step = Step::new(&ctx, &mut arena);
+        step.dispatch(kernel, &bg, &words, groups).unwrap();
+        step.submit();
         let flat = ctx.read_f32(&buf, 0, (input.len() * 2) as u64).unwrap();
         let got: Vec<[f32; 2]> = flat.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
         let err = worst_error(&input, &got, n, dir);
@@ -254,17 +251,13 @@ fn run_plan(
     let scratch = ctx.buffer_zeroed("scratch", data.size()).unwrap();
     let binding = plan.bind(ctx, &data, &scratch).unwrap();
     let mut arena = flashconv::gpu::ParamArena::new(ctx, planner.param_layout(), 4);
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut step = Step::new(ctx, &mut arena);
     if into {
-        plan.encode_into(&mut enc, &mut arena, &binding, batch, dir)
-            .unwrap();
+        plan.encode_into(&mut step, &binding, batch, dir).unwrap();
     } else {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        plan.encode_bound(&mut pass, &mut arena, &binding, batch, dir)
-            .unwrap();
+        plan.encode_bound(&mut step, &binding, batch, dir).unwrap();
     }
-    arena.upload(ctx);
-    ctx.queue.submit([enc.finish()]);
+    step.submit();
     let out = ctx.read_f32(&data, 0, input.len() as u64 * 2).unwrap();
     (out, binding.is_staged())
 }
@@ -349,32 +342,15 @@ fn invalid_sizes_are_errors() {
     let plan = planner.plan(1 << 12).unwrap();
     let buf = ctx.buffer_zeroed("data", 8 << 12).unwrap();
     let mut arena = flashconv::gpu::ParamArena::new(&ctx, planner.param_layout(), 4);
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
     {
-        let mut pass = enc.begin_compute_pass(&Default::default());
+        let mut step = Step::new(&ctx, &mut arena);
         let small = ctx.buffer_zeroed("small", 16).unwrap();
         for scratch in [&buf, &small] {
-            let r = plan.encode(
-                &ctx,
-                &mut pass,
-                &mut arena,
-                &buf,
-                scratch,
-                1,
-                Direction::Forward,
-            );
+            let r = plan.encode(&ctx, &mut step, &buf, scratch, 1, Direction::Forward);
             assert!(matches!(r, Err(flashconv::Error::Input(_))), "{r:?}");
         }
         // data too small for the batch
-        let r = plan.encode(
-            &ctx,
-            &mut pass,
-            &mut arena,
-            &buf,
-            &buf,
-            2,
-            Direction::Forward,
-        );
+        let r = plan.encode(&ctx, &mut step, &buf, &buf, 2, Direction::Forward);
         assert!(r.is_err());
     }
     // a length that is not a multiple of n

@@ -6,31 +6,10 @@
 //! ids are written into the tokens buffer up front and its draws start only after its
 //! prompt, so each sequence sees exactly what a session of its own would have seen.
 
-use super::{check_ids, deliver, GenerateOptions, GenerationStats, Session, StopReason};
+use super::generation::Row;
+use super::{check_ids, GenerateOptions, Generation, GenerationStats, Session};
 use crate::error::{Error, Result};
-use crate::sampling::Draw;
 use crate::Instant;
-
-/// Where one sequence of a batched generation stands.
-struct Row<'a> {
-    prompt: &'a [u32],
-    opts: &'a GenerateOptions,
-    tokens: Vec<u32>,
-    stop: Option<StopReason>,
-}
-
-impl Row<'_> {
-    /// Whether the row draws again, with `pending` draws recorded but not read back.
-    fn wants(&self, pending: usize) -> bool {
-        self.stop.is_none() && self.tokens.len() + pending < self.opts.max_tokens
-    }
-
-    /// Whether the row needs position `pos` run: a prompt position, or one whose
-    /// logits its next draw reads.
-    fn needs(&self, pos: usize, pending: usize) -> bool {
-        self.stop.is_none() && (pos < self.prompt.len() || self.wants(pending))
-    }
-}
 
 impl Session {
     /// Generates after each of the session's B prompts ([`SessionOptions::batch`](crate::SessionOptions::batch)
@@ -50,49 +29,42 @@ impl Session {
         opts: &[GenerateOptions],
         mut on_token: impl FnMut(usize, u32),
     ) -> Result<Vec<GenerationStats>> {
-        let mut rows = self.check_batch_input(prompts, opts)?;
+        crate::gpu::block_on(async {
+            let mut generation = self.start_batch_generation(prompts, opts)?;
+            while generation.next_step(&mut on_token).await?.is_some() {}
+            Ok(generation.all_stats())
+        })
+    }
+
+    /// Consumes the B prompts (the shortest one's length for all as one prefill, the
+    /// rest of the longer ones written into the tokens buffer, where their forced
+    /// positions read them) and returns the [`Generation`] stream of the B sequences
+    /// ([`Generation::next_step`]; [`Session::generate_batch`] drives it to the end).
+    /// Needs a fresh session and consumes it, as [`Session::generate_batch`] does.
+    pub fn start_batch_generation(
+        &mut self,
+        prompts: &[&[u32]],
+        opts: &[GenerateOptions],
+    ) -> Result<Generation<'_>> {
+        self.check_batch_input(prompts, opts)?;
         let start = Instant::now();
         let shortest = prompts.iter().map(|p| p.len()).min().unwrap_or(0);
         let common: Vec<&[u32]> = prompts.iter().map(|p| &p[..shortest]).collect();
         self.feed_rows(&common)?;
         self.write_forced(prompts, shortest);
-        let prompt_seconds = start.elapsed().as_secs_f64();
-        let counts_before = self.counts();
-        let gen_start = Instant::now();
-        // Until every sequence has stopped, or an error, which ends them all.
-        let result = loop {
-            if rows.iter().all(|r| r.stop.is_some()) {
-                break Ok(());
-            }
-            if let Err(e) = crate::gpu::block_on(self.batch_step(&mut rows, &mut on_token)) {
-                break Err(e);
-            }
-        };
-        // The sequences ended at different positions (or an error left a batch half
-        // read): the state matches none of them.
+        // The sequences end at different positions (or an error leaves a batch half
+        // read): the state will match none of them.
         self.overrun = true;
-        result?;
-        let counts = self.counts();
-        let generate_seconds = gen_start.elapsed().as_secs_f64();
-        Ok(rows
-            .into_iter()
-            .map(|r| GenerationStats {
-                stop: r.stop.unwrap_or(StopReason::Cancelled),
-                tokens: r.tokens,
-                prompt_seconds,
-                generate_seconds,
-                dispatches: counts.0 - counts_before.0,
-                submits: counts.1 - counts_before.1,
-            })
-            .collect())
+        let rows = prompts
+            .iter()
+            .zip(opts)
+            .map(|(p, o)| Row::new(p.len(), o.clone()))
+            .collect();
+        Ok(Generation::new(self, rows, start))
     }
 
     /// Checks a batched generation's input, all of it before anything runs.
-    fn check_batch_input<'a>(
-        &self,
-        prompts: &[&'a [u32]],
-        opts: &'a [GenerateOptions],
-    ) -> Result<Vec<Row<'a>>> {
+    fn check_batch_input(&self, prompts: &[&[u32]], opts: &[GenerateOptions]) -> Result<()> {
         let b = self.opts.batch;
         if prompts.len() != b || opts.len() != b {
             return Err(Error::input(format!(
@@ -130,16 +102,7 @@ impl Session {
                 ));
             }
         }
-        Ok(prompts
-            .iter()
-            .zip(opts)
-            .map(|(&prompt, opts)| Row {
-                prompt,
-                opts,
-                tokens: Vec::new(),
-                stop: (opts.max_tokens == 0).then_some(StopReason::MaxTokens),
-            })
-            .collect())
+        Ok(())
     }
 
     /// Writes the prompt ids past the `shortest` prompt's end into the tokens buffer,
@@ -151,102 +114,8 @@ impl Session {
         for (i, p) in prompts.iter().enumerate() {
             for (t, id) in p.iter().enumerate().skip(shortest) {
                 let at = ((t * b + i) * 4) as u64;
-                queue.write_buffer(&self.tokens, at, bytemuck::bytes_of(id));
+                queue.write_buffer(&self.buf.tokens, at, bytemuck::bytes_of(id));
             }
         }
-    }
-
-    /// One submit of a batched generation: up to `tokens_per_submit` positions, each
-    /// the draws of the sequences past their prompts and then the position's forward
-    /// pass for all; then one read-back of the drawn ids, delivered per sequence.
-    async fn batch_step(
-        &mut self,
-        rows: &mut [Row<'_>],
-        on_token: &mut impl FnMut(usize, u32),
-    ) -> Result<()> {
-        for r in rows.iter_mut().filter(|r| r.stop.is_none()) {
-            if r.opts.cancel.is_cancelled() {
-                r.stop = Some(StopReason::Cancelled);
-            }
-        }
-        let ctx = self.model.ctx().clone();
-        let model = self.model.clone();
-        let c = model.config();
-        let (vocab, vp, b) = (c.vocab_size, c.padded_vocab(), self.opts.batch);
-        let logit_rows = self.opts.logit_rows;
-        let steps = self.opts.tokens_per_submit.max(1);
-        // Per step of this submit, which sequences drew (slot k * B + row).
-        let mut drew: Vec<Vec<usize>> = Vec::with_capacity(steps);
-        let mut pending = vec![0usize; b];
-        let mut full = false;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for k in 0..steps {
-                let pos = self.pos;
-                let mut step = Vec::new();
-                for (i, r) in rows.iter().enumerate() {
-                    if pos < r.prompt.len() || !r.wants(pending[i]) {
-                        continue;
-                    }
-                    let draw = Draw {
-                        row_off: (((pos - 1) % logit_rows * b + i) * vp) as u32,
-                        pos: pos as u32,
-                        tok_idx: (pos * b + i) as u32,
-                        out_idx: (k * b + i) as u32,
-                        row: 0,
-                    };
-                    let (arena, bind) = (&mut self.arena, &self.sample_bind);
-                    let params = (&r.opts.sampling, vocab);
-                    model
-                        .inner
-                        .sampler
-                        .record(&mut pass, arena, bind, params, draw)?;
-                    pending[i] += 1;
-                    step.push(i);
-                }
-                drew.push(step);
-                let needed = rows
-                    .iter()
-                    .enumerate()
-                    .any(|(i, r)| r.needs(pos, pending[i]));
-                if !needed {
-                    break;
-                }
-                if pos >= self.opts.len {
-                    full = true;
-                    break;
-                }
-                self.record_token(&mut pass, pos)?;
-                self.pos += 1;
-            }
-        }
-        self.arena.upload(&ctx);
-        ctx.queue.submit([enc.finish()]);
-        let slots = (drew.len() * b) as u64;
-        let bytes = ctx
-            .read_via_async(&self.drawn, 0, slots * 4, &self.drawn_staging)
-            .await?;
-        self.count_submits(2);
-        let ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-        for (k, step) in drew.iter().enumerate() {
-            for &i in step {
-                let r = &mut rows[i];
-                if r.stop.is_some() {
-                    continue;
-                }
-                let id = ids[k * b + i];
-                r.stop = deliver(id, r.opts, &mut r.tokens, &mut |id| on_token(i, id));
-                if r.stop.is_none() && r.tokens.len() >= r.opts.max_tokens {
-                    r.stop = Some(StopReason::MaxTokens);
-                }
-            }
-        }
-        if full {
-            for r in rows.iter_mut().filter(|r| r.stop.is_none()) {
-                r.stop = Some(StopReason::SequenceFull);
-            }
-        }
-        Ok(())
     }
 }

@@ -8,7 +8,7 @@
 //! every frame, and [`Generation`] keeps its shape (events in, cancel out).
 
 use flashconv::sampling::SamplingParams;
-use flashconv::session::{check_ids, session_len, CancelHandle, GenerateOptions, GenerationStats};
+use flashconv::session::{CancelHandle, GenerateOptions, GenerationStats};
 use flashconv::tokenizer::Tokenizer;
 use flashconv::{bundled, GpuContext, GpuModel, Method, Session, SessionOptions};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -126,9 +126,7 @@ pub fn drive(
         ));
     }
     let config = loaded.model.config();
-    check_ids(config, &prompt)?;
-    let len = session_len(config, prompt.len(), request.max_tokens)?;
-    let mut options = SessionOptions::new(Method::Flash, len);
+    let mut options = SessionOptions::for_ids(config, Method::Flash, &prompt, request.max_tokens)?;
     // Tokens drawn on the GPU come back once per submit: smaller batches stream more
     // smoothly at a small cost in throughput.
     options.tokens_per_submit = 8;
@@ -139,11 +137,8 @@ pub fn drive(
         ..SamplingParams::default()
     };
     let opts = GenerateOptions {
-        max_tokens: request.max_tokens,
-        sampling,
-        stop_ids: Vec::new(),
         cancel,
-        cpu_sampling: request.temperature > 0.0 && loaded.software,
+        ..GenerateOptions::new(request.max_tokens, sampling).with_auto_sampler(loaded.model.ctx())
     };
     // The same token stream the web page awaits batch by batch (Session::start_generation);
     // here a worker thread blocks on each batch. Tokens reach `on_text` one by one, so

@@ -1,0 +1,7 @@
+//! The commands of the `flashconv` binary, one module each.
+
+pub(crate) mod bench;
+pub(crate) mod common;
+pub(crate) mod generate;
+pub(crate) mod info;
+pub(crate) mod score;

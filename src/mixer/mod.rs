@@ -1,0 +1,810 @@
+//! The long-convolution part of the Hyena mixer on the GPU, in three exact methods:
+//!
+//! - `flash` (`flash.rs`): the relaxed tiling of [`crate::tiling`]; after each token
+//!   has gone through every layer, one tile covering all layers' channels runs as one
+//!   dispatch (direct, or by FFT: the levels, spectra and FFT jobs live there too).
+//! - `lazy` (`lazy.rs`): the direct causal sum over the whole history at every step.
+//! - `eager` (`eager.rs`): each new input is pushed into every future accumulator at
+//!   once.
+//!
+//! plus `none` (the diagonal term only: the cost of everything but the mixer).
+//! The histories are time-major arenas over all layers (position t, channel
+//! `g = layer * D + c` at `t * C + g`, C the channels of the arena's group), so a kernel
+//! touching every layer binds one buffer. `plan.rs` sizes and splits them (pure, no GPU
+//! work), `kernels.rs` holds the shader sources and the shared kernels, and
+//! `bench_step.rs` the mixer-only benchmark's step.
+
+use crate::error::{Error, Result};
+use crate::fft::MAX_WG_FFT;
+use crate::gpu::{param_block, DeferredKernel, GpuContext, LinearTexture, Step};
+use crate::tiling;
+use flash::{fft_levels, FftLevel};
+use lazy::LazyKernel;
+use plan::{layer_slices, lazy_textures};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+mod bench_step;
+mod eager;
+mod flash;
+mod kernels;
+mod lazy;
+mod plan;
+
+pub use flash::PrefillConv;
+#[cfg(test)]
+pub(crate) use flash::TileParams;
+pub use kernels::{
+    mixer_source, mixer_vec4_source, tile_source, MixerKernels, GATE_LIB_WGSL, MIXER_PARAMS_WGSL,
+    MIXER_VEC4_WGSL, MIXER_WGSL, TILE_WGSL,
+};
+pub use plan::{
+    binding_limit, group_buffer_bytes, largest_fft_tile, lazy_texture_bytes, plan_groups,
+    plan_mixer_groups, precomputed_levels, ChannelGroups, MixerMemory,
+};
+
+param_block! {
+    /// The parameter block of the mixer kernels (`Params` in `mixer_params.wgsl`).
+    pub(crate) struct MixerParams as "Params" {
+        /// Channels per layer (D).
+        d: u32,
+        /// Session length L.
+        len: u32,
+        /// Current position.
+        t: u32,
+        /// Layer index (gate, lazy, eager).
+        layer: u32,
+        /// Gate: 0 = z from z_acc (flash, eager), 1 = diagonal only, 2 = lazy.
+        mode: u32,
+        /// Unused.
+        spare: u32,
+        /// Direct tile: its side U.
+        size: u32,
+        /// Direct tile: first input position.
+        in_start: u32,
+        /// Direct tile: first output position.
+        out_start: u32,
+        /// Direct tile: number of outputs; eager: number of future positions.
+        outputs: u32,
+        /// Channels of the channel group (the arenas' row stride).
+        chans: u32,
+        /// Gate, lazy, eager: arena column of the slice's first channel.
+        col0: u32,
+        /// Gate, lazy, eager: the slice's first channel within the layer.
+        c0: u32,
+        /// Gate, lazy, eager: channels in the slice.
+        count: u32,
+        pad: [u32; 2],
+    }
+}
+
+/// Default smallest tile side done with FFTs (smaller tiles use the direct product).
+pub const DEFAULT_FFT_MIN_TILE: usize = 64;
+
+/// How a flash mixer runs its tiles: by FFT from which side on, how large tiles are
+/// spread over the steps after them, and how many filter spectra are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiles {
+    /// Tiles of this side and larger use FFTs, smaller ones the direct product.
+    pub fft_min_tile: usize,
+    /// See [`tiling::Spread`].
+    pub spread: tiling::Spread,
+    /// See [`MixerIo::spectra_budget`].
+    pub spectra_budget: Option<u64>,
+}
+
+impl Tiles {
+    /// FFTs from `fft_min_tile` on, the default spread, every spectrum precomputed.
+    pub fn new(fft_min_tile: usize) -> Self {
+        Tiles {
+            fft_min_tile,
+            spread: tiling::Spread::DEFAULT,
+            spectra_budget: None,
+        }
+    }
+}
+
+/// How the long convolution is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+pub enum Method {
+    /// Relaxed tiling (Flash Inference), O(L log^2 L).
+    Flash,
+    /// Direct sum over the history at each step, O(L^2).
+    Lazy,
+    /// Push each input into all future accumulators, O(L^2).
+    Eager,
+    /// Diagonal term only (not the model: measures the non-mixer cost).
+    None,
+}
+
+impl Method {
+    /// All methods, in the order benchmarks report them.
+    pub const ALL: [Method; 4] = [Method::Flash, Method::Lazy, Method::Eager, Method::None];
+
+    /// Lower-case name as used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Flash => "flash",
+            Method::Lazy => "lazy",
+            Method::Eager => "eager",
+            Method::None => "none",
+        }
+    }
+
+    /// Whether this method computes the model exactly (`none` does not).
+    pub fn is_exact(self) -> bool {
+        self != Method::None
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s.trim())
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "unknown method '{s}': use flash, lazy, eager or none"
+                ))
+            })
+    }
+}
+
+/// One channel group: its arenas (time-major, `width` columns) and the bind groups of
+/// the kernels that span all layers.
+#[derive(Debug)]
+struct Group {
+    /// First channel (layer * D + c) of the group.
+    start: usize,
+    /// Channels in the group: the arenas' row stride.
+    width: usize,
+    eager: wgpu::BindGroup,
+    tile_direct: wgpu::BindGroup,
+    tile_urgent: wgpu::BindGroup,
+    fft_levels: BTreeMap<usize, FftLevel>,
+    v_hist: wgpu::Buffer,
+    z_acc: wgpu::Buffer,
+}
+
+/// The channels of one layer that lie in one group, with the per-layer bind groups.
+#[derive(Debug)]
+struct Slice {
+    group: usize,
+    /// First channel of the slice within its layer.
+    c0: usize,
+    /// Channels in the slice.
+    count: usize,
+    /// Column of the slice's first channel within its group.
+    col0: usize,
+    /// Whether the slice's quads of channels line up (width D, its first channel, its
+    /// channel count and its column, and its group's width are multiples of 4): its
+    /// gates then take four channels per thread.
+    quads: bool,
+    /// The bindings of its gate kernel ([`Slice::gate_kernels`]).
+    gate: wgpu::BindGroup,
+    /// The lazy sum's bindings, for `lazy_kernel`.
+    lazy: wgpu::BindGroup,
+    lazy_kernel: LazyKernel,
+    /// The bindings of its bench_step kernel ([`Slice::gate_kernels`]).
+    bench_step: wgpu::BindGroup,
+}
+
+impl Slice {
+    /// The gate and bench_step kernels of this slice and their workgroup count: four
+    /// channels per thread where the quads line up, and then, where lazy reads its
+    /// history from a texture, the ones that also store v_t in it.
+    fn gate_kernels<'k>(
+        &self,
+        k: &'k MixerKernels,
+    ) -> (&'k DeferredKernel, &'k DeferredKernel, u32) {
+        Self::kernels_for(k, self.quads, self.lazy_kernel, self.count)
+    }
+
+    /// [`Slice::gate_kernels`] before the slice exists (to bind them).
+    fn kernels_for(
+        k: &MixerKernels,
+        quads: bool,
+        lazy: LazyKernel,
+        count: usize,
+    ) -> (&DeferredKernel, &DeferredKernel, u32) {
+        let count = count as u32;
+        match (quads, lazy) {
+            (_, LazyKernel::Vec4Texture) => {
+                (&k.gate_tex, &k.bench_step_tex, (count / 4).div_ceil(64))
+            }
+            (true, _) => (&k.gate4, &k.bench_step4, (count / 4).div_ceil(64)),
+            (false, _) => (&k.gate, &k.bench_step, count.div_ceil(256)),
+        }
+    }
+}
+
+/// Per-session mixer state: v history, z accumulators, filters, and bind groups, split
+/// by channel into groups that fit the device's binding limit.
+#[derive(Debug)]
+pub struct Mixer {
+    ctx: GpuContext,
+    method: Method,
+    layers: usize,
+    d: usize,
+    len: usize,
+    fft_min_tile: usize,
+    spread: tiling::Spread,
+    groups: Vec<Group>,
+    /// Per layer, its slices (one per group it overlaps).
+    slices: Vec<Vec<Slice>>,
+    memory: MixerMemory,
+}
+
+/// What a [`Mixer`] is built from: filters, per-layer parameters, and the buffers it
+/// reads from and writes to that the session owns.
+pub struct MixerIo<'a> {
+    /// Each layer's filter `[D][len]` (f32).
+    pub filters: &'a [Vec<f32>],
+    /// Each layer's `[short_w 9D | short_b 3D | diag D | ...]`, diag = `k[0]` + filter
+    /// bias (the session appends out_proj's bias for its fused kernel).
+    pub params: &'a [wgpu::Buffer],
+    /// Ring of the last three in_proj outputs of each layer, `[M][3][3D]`.
+    pub u_ring: &'a [wgpu::Buffer],
+    /// x0 gate of the current layer `[D]`.
+    pub x0: &'a wgpu::Buffer,
+    /// Mixer output y = z * x0 `[D]`.
+    pub y: &'a wgpu::Buffer,
+    /// Flash tiles of this side and larger use FFTs; smaller ones the direct product.
+    pub fft_min_tile: usize,
+    /// How large flash tiles are spread over the steps after them (applied from
+    /// `fft_min_tile` on at the least).
+    pub spread: tiling::Spread,
+    /// Bytes of filter spectra to precompute (smallest tile sides first); the other
+    /// sides' spectra are computed on the GPU whenever a tile needs them. None: all.
+    pub spectra_budget: Option<u64>,
+    /// Keep lazy's v history and filter taps in textures ([`gpu::LinearTexture`]) where
+    /// they fit, as the session does when its model's weights are in textures (CPU
+    /// adapters).
+    pub textures: bool,
+}
+
+impl MixerIo<'_> {
+    /// The tile options among these.
+    pub fn tiles(&self) -> Tiles {
+        Tiles {
+            fft_min_tile: self.fft_min_tile,
+            spread: self.spread,
+            spectra_budget: self.spectra_budget,
+        }
+    }
+}
+
+/// The arenas and gate mode a fused gate kernel binds ([`Mixer::fusable_gate`]). The
+/// channels of layer l start at column l * D.
+#[derive(Debug)]
+pub struct FusableGate<'a> {
+    /// The v history arena (the kernel writes v_t).
+    pub v_hist: &'a wgpu::Buffer,
+    /// The z accumulators (read at t; a placeholder for the diagonal-only method).
+    pub z_acc: &'a wgpu::Buffer,
+    /// The gate's mode word: 0 = z from z_acc, 1 = diagonal only.
+    pub mode: u32,
+    /// Columns of the arenas (row stride): M * D.
+    pub chans: u32,
+}
+
+/// The filter of channel `g` (over all layers) at position `t`.
+fn tap(filters: &[Vec<f32>], d: usize, len: usize, g: usize, t: usize) -> f32 {
+    filters[g / d][(g % d) * len + t]
+}
+
+/// Lags `1 ..= GATE_LAGS` of the long convolution are added by the gate itself, for the
+/// methods with accumulators (flash, eager): `z_with_lags` in gate_lib.wgsl, whose
+/// `GATE_LAGS` must equal this. Their convolution kernels then leave those lags out
+/// (`conv_tap`), so flash's tiles of side up to [`GATE_TILE_MAX`] have nothing left to do
+/// and are never dispatched: 15 removes the tiles of side 1, 2, 4 and 8, which are 15 of
+/// every 16 steps' tiles, for K loads of the history per channel and step in the gate.
+pub const GATE_LAGS: usize = 15;
+
+/// The largest tile side whose pairs all have lags the gate adds (`2U - 1 <= GATE_LAGS`).
+pub const GATE_TILE_MAX: usize = GATE_LAGS.div_ceil(2);
+
+// A tile of side U holds lags 1 .. 2U - 1: the gate must cover all of those for the
+// sides up to GATE_TILE_MAX, which are never dispatched (and at least lag 1).
+const _: () = assert!(GATE_LAGS >= 1 && 2 * GATE_TILE_MAX - 1 <= GATE_LAGS);
+
+/// Length of a layer's mixer parameters for width `d`:
+/// `[short_w 9D | short_b 3D | diag D | k_1 .. k_K (K·D, lag-major) | out_proj b D]`
+/// (`gate_lib.wgsl`), with K = [`GATE_LAGS`].
+pub const fn mixer_params_len(d: usize) -> usize {
+    (14 + GATE_LAGS) * d
+}
+
+/// Offset of the out_proj bias in a layer's mixer parameters ([`mixer_params_len`]).
+pub const fn mixer_params_bias_off(d: usize) -> usize {
+    (13 + GATE_LAGS) * d
+}
+
+/// One layer's mixer parameters in the layout of [`mixer_params_len`], the one place
+/// they are packed: the short conv's weights `short.0` (`[3D][3]`) and bias `short.1`
+/// (`[3D]`), the diagonal term `k[0]` + `diag_bias` per channel, the gate's taps
+/// ([`gate_taps`]) of the channel-major filter `k` (`[D][len]`, f64), and `out_bias`
+/// (`[D]`, read by the fused gate + out_proj kernel). Values are computed in f64 and
+/// stored as f32.
+pub fn layer_params(
+    d: usize,
+    len: usize,
+    k: &[f64],
+    short: (&[f32], &[f32]),
+    diag_bias: &[f32],
+    out_bias: &[f32],
+) -> Vec<f32> {
+    let mut p: Vec<f32> = Vec::with_capacity(mixer_params_len(d));
+    p.extend_from_slice(short.0);
+    p.extend_from_slice(short.1);
+    p.extend((0..d).map(|c| (k[c * len] + diag_bias[c] as f64) as f32));
+    // k[1 ..= GATE_LAGS], which the gate applies to v_{t-j} (gate_lib.wgsl).
+    p.extend(gate_taps(k, d, len).iter().map(|&v| v as f32));
+    p.extend_from_slice(out_bias);
+    p
+}
+
+/// The gate's taps `k[1] .. k[GATE_LAGS]` of a channel-major filter `[D][len]` (taps past
+/// `len` are 0), lag-major as the mixer parameters hold them: entry `(j - 1) * D + c` is
+/// `k[j]` of channel c.
+pub fn gate_taps<T: Copy + Default>(filter: &[T], d: usize, len: usize) -> Vec<T> {
+    let mut out = vec![T::default(); GATE_LAGS * d];
+    for j in 1..=GATE_LAGS.min(len.saturating_sub(1)) {
+        for c in 0..d {
+            out[(j - 1) * d + c] = filter[c * len + j];
+        }
+    }
+    out
+}
+
+/// Tap `lag` of arena column `g` as `method`'s convolution kernels use it (the filter
+/// arena, the tiles' spectra, eager's push): flash and eager leave lags up to
+/// [`GATE_LAGS`] to the gate (`z_with_lags` in gate_lib.wgsl), which adds them as it adds
+/// the diagonal term; lazy sums every lag itself.
+fn conv_tap(
+    method: Method,
+    filters: &[Vec<f32>],
+    (d, len): (usize, usize),
+    g: usize,
+    lag: usize,
+) -> f32 {
+    if (1..=GATE_LAGS).contains(&lag) && matches!(method, Method::Flash | Method::Eager) {
+        return 0.0;
+    }
+    tap(filters, d, len, g, lag)
+}
+
+/// What building a mixer's groups and slices reads.
+struct Build<'a> {
+    ctx: &'a GpuContext,
+    kernels: &'a MixerKernels,
+    method: Method,
+    io: &'a MixerIo<'a>,
+    /// (D, len).
+    shape: (usize, usize),
+    unused: &'a Unused,
+}
+
+/// Placeholder buffers for the bindings a kernel does not use.
+struct Unused([wgpu::Buffer; 4]);
+
+impl Unused {
+    fn new(ctx: &GpuContext) -> Result<Self> {
+        let b = |i: usize| ctx.buffer_zeroed(&format!("unused{i}"), 16);
+        Ok(Unused([b(0)?, b(1)?, b(2)?, b(3)?]))
+    }
+}
+
+/// One group's arenas: the v history, the z accumulators, the filter taps (a
+/// placeholder where lazy reads them from a texture), and lazy's textures.
+struct Arenas {
+    v_hist: wgpu::Buffer,
+    z_acc: wgpu::Buffer,
+    k: wgpu::Buffer,
+    /// Lazy's v history and filter taps as textures, where they are kept there.
+    textures: Option<(LinearTexture, LinearTexture)>,
+}
+
+impl Arenas {
+    /// The arenas of the group of `width` channels from `start` on, with its filter taps
+    /// time-major: `k[t * width + g - start]`.
+    fn new(b: &Build<'_>, (start, width): (usize, usize)) -> Result<Self> {
+        let (ctx, method, (d, len)) = (b.ctx, b.method, b.shape);
+        let rows = width as u64 * len as u64;
+        let mut flat = Vec::with_capacity(rows as usize);
+        for t in 0..len {
+            let taps =
+                (start..start + width).map(|g| conv_tap(method, b.io.filters, (d, len), g, t));
+            flat.extend(taps);
+        }
+        let (k, textures) = if lazy_textures(ctx, method, b.io.textures, (width, d), len) {
+            let bytes = bytemuck::cast_slice(&flat);
+            let k = ctx.linear_texture("filters", bytes, wgpu::TextureFormat::Rgba32Float)?;
+            let v = ctx.linear_texture_rw("v history", flat.len() / 4)?;
+            (b.unused.0[0].clone(), Some((v, k)))
+        } else {
+            (ctx.buffer_init("filters", &flat)?, None)
+        };
+        let needs_acc = matches!(method, Method::Flash | Method::Eager);
+        Ok(Arenas {
+            v_hist: ctx.buffer_zeroed("v_hist", rows * 4)?,
+            z_acc: ctx.buffer_zeroed("z_acc", if needs_acc { rows * 4 } else { 16 })?,
+            k,
+            textures,
+        })
+    }
+}
+
+impl Group {
+    /// The group of `width` channels from `start` on over `a`: the bind groups of the
+    /// kernels that span all layers, and flash's FFT levels.
+    fn new(b: &Build<'_>, a: &Arenas, (start, width): (usize, usize)) -> Result<Self> {
+        let (ctx, k) = (b.ctx, b.kernels);
+        let [d0, d1, d2, d3] = &b.unused.0;
+        let fft_levels = if b.method == Method::Flash {
+            let bufs = [&a.v_hist, &a.z_acc, &a.k, d3];
+            fft_levels(ctx, k, b.io, b.shape, (start, width), bufs)?
+        } else {
+            BTreeMap::new()
+        };
+        let bind6 =
+            |kern: &DeferredKernel| kern.bind(ctx, &[&a.v_hist, &a.k, d0, &a.z_acc, d1, d2]);
+        Ok(Group {
+            start,
+            width,
+            eager: bind6(&k.eager),
+            tile_direct: bind6(&k.tile_direct),
+            tile_urgent: bind6(&k.tile_urgent),
+            fft_levels,
+            v_hist: a.v_hist.clone(),
+            z_acc: a.z_acc.clone(),
+        })
+    }
+}
+
+impl Slice {
+    /// The slice `(group, c0, count, col0)` of layer `l` in the group of `width`
+    /// channels over `a`, with its gate, lazy and bench_step bindings.
+    fn new(
+        b: &Build<'_>,
+        a: &Arenas,
+        width: usize,
+        l: usize,
+        (group, c0, count, col0): (usize, usize, usize, usize),
+    ) -> Self {
+        let (ctx, k, io, d) = (b.ctx, b.kernels, b.io, b.shape.0);
+        let [d0, _, d2, d3] = &b.unused.0;
+        let (v, z, p, u) = (&a.v_hist, &a.z_acc, &io.params[l], &io.u_ring[l]);
+        let vec4 = [width, col0, count].iter().all(|x| x % 4 == 0);
+        let quads = vec4 && d % 4 == 0 && c0 % 4 == 0;
+        let gate_bufs = [u, p, z, v, io.x0, io.y];
+        let bench_bufs = [d0, p, z, v, io.y, d2];
+        let slice = |gate, lazy, lazy_kernel, bench_step| Slice {
+            group,
+            c0,
+            count,
+            col0,
+            quads,
+            gate,
+            lazy,
+            lazy_kernel,
+            bench_step,
+        };
+        let Some((v_tex, k_tex)) = &a.textures else {
+            let kind = if vec4 {
+                LazyKernel::Vec4
+            } else {
+                LazyKernel::Scalar
+            };
+            let (gate, bench_step, _) = Slice::kernels_for(k, quads, kind, count);
+            let lazy = k.lazy.bind(ctx, &[v, &a.k, p, io.x0, io.y, d3]);
+            return slice(
+                gate.bind(ctx, &gate_bufs),
+                lazy,
+                kind,
+                bench_step.bind(ctx, &bench_bufs),
+            );
+        };
+        // The buffers, then the v texture's view (which the gate also stores v_t in).
+        let with_view = |kern: &DeferredKernel, bufs: &[&wgpu::Buffer]| {
+            let mut all: Vec<_> = bufs.iter().map(|b| b.as_entire_binding()).collect();
+            all.push(wgpu::BindingResource::TextureView(&v_tex.view));
+            kern.bind_resources(ctx, all)
+        };
+        let views = [v_tex, k_tex].map(|t| wgpu::BindingResource::TextureView(&t.view));
+        let rest = [p, io.x0, io.y, d3].map(|b| b.as_entire_binding());
+        let lazy = k
+            .lazy4_tex
+            .bind_resources(ctx, [views.to_vec(), rest.to_vec()].concat());
+        let gate = with_view(&k.gate_tex, &gate_bufs);
+        slice(
+            gate,
+            lazy,
+            LazyKernel::Vec4Texture,
+            with_view(&k.bench_step_tex, &bench_bufs),
+        )
+    }
+}
+
+impl Mixer {
+    /// Allocates the mixer state of a session of length `len` over layers of `d`
+    /// channels, split into channel groups when a buffer would exceed the device's
+    /// binding limit.
+    pub fn new(
+        ctx: &GpuContext,
+        kernels: &MixerKernels,
+        method: Method,
+        (d, len): (usize, usize),
+        io: MixerIo<'_>,
+    ) -> Result<Self> {
+        let layers = io.filters.len();
+        let limit = binding_limit(ctx);
+        let plan = plan_mixer_groups(method, (layers, d), len, io.fft_min_tile, limit)?;
+        let unused = Unused::new(ctx)?;
+        let mut groups = Vec::with_capacity(plan.widths.len());
+        let mut arenas = Vec::with_capacity(plan.widths.len());
+        let mut start = 0;
+        for &width in &plan.widths {
+            let b = Build {
+                ctx,
+                kernels,
+                method,
+                io: &io,
+                shape: (d, len),
+                unused: &unused,
+            };
+            let arena = Arenas::new(&b, (start, width))?;
+            groups.push(Group::new(&b, &arena, (start, width))?);
+            arenas.push(arena);
+            start += width;
+        }
+        let mut memory = MixerMemory::estimate(method, layers * d, len, &io.tiles());
+        memory.history += lazy_texture_bytes(ctx, method, io.textures, (d, len), &plan.widths);
+        let b = Build {
+            ctx,
+            kernels,
+            method,
+            io: &io,
+            shape: (d, len),
+            unused: &unused,
+        };
+        let slices = (0..layers)
+            .map(|l| {
+                let parts = layer_slices(l, d, &plan.widths).into_iter();
+                parts
+                    .map(|part| Slice::new(&b, &arenas[part.0], plan.widths[part.0], l, part))
+                    .collect()
+            })
+            .collect();
+        let mixer = Mixer {
+            ctx: ctx.clone(),
+            method,
+            layers,
+            d,
+            len,
+            fft_min_tile: io.fft_min_tile,
+            spread: tiling::Spread {
+                min_size: io
+                    .spread
+                    .min_size
+                    .max(io.fft_min_tile.max(GATE_TILE_MAX + 1)),
+                ..io.spread
+            },
+            groups,
+            slices,
+            memory,
+        };
+        mixer.build_kernels(kernels)?;
+        Ok(mixer)
+    }
+
+    /// Compiles the kernels this mixer dispatches, now rather than while a session runs
+    /// or a benchmark times it; the rest of [`MixerKernels`] stays uncompiled (the
+    /// mixer-only benchmark builds its own with [`Mixer::build_bench_kernels`]).
+    fn build_kernels(&self, k: &MixerKernels) -> Result<()> {
+        let mut need: Vec<&DeferredKernel> = Vec::new();
+        let slices = self.slices.iter().flatten();
+        if self.fusable_gate().is_none() {
+            need.extend(slices.clone().map(|s| s.gate_kernels(k).0));
+        }
+        match self.method {
+            Method::Lazy => need.extend(slices.map(|s| match s.lazy_kernel {
+                LazyKernel::Vec4 => &k.lazy4,
+                LazyKernel::Vec4Texture => &k.lazy4_tex,
+                LazyKernel::Scalar => &k.lazy,
+            })),
+            Method::Eager => need.push(&k.eager),
+            Method::Flash => {
+                need.extend([&k.tile_direct, &k.tile_urgent, &k.tile_fft]);
+                // The large path, for tiles or a prefill's convolution (of side
+                // nextpow2(P) <= nextpow2(len)) whose 2U exceeds workgroup memory.
+                if 2 * self.len.next_power_of_two() > MAX_WG_FFT {
+                    need.extend([&k.tile_gather, &k.tile_pointwise, &k.tile_scatter]);
+                }
+                let mut levels = self.groups.iter().flat_map(|g| g.fft_levels.values());
+                if levels.any(|l| l.spectra.is_some()) {
+                    need.extend([&k.spectra_fft, &k.spectra_store]);
+                }
+            }
+            Method::None => {}
+        }
+        need.into_iter()
+            .try_for_each(|kernel| kernel.get().map(drop))
+    }
+
+    /// Channels per group (one entry unless the arenas exceed the binding limit).
+    pub fn group_widths(&self) -> Vec<usize> {
+        self.groups.iter().map(|g| g.width).collect()
+    }
+
+    /// GPU memory this mixer allocated, by kind.
+    pub fn memory(&self) -> MixerMemory {
+        self.memory
+    }
+
+    /// Reads the whole v history back, time-major `[len][M * D]` over all layers
+    /// (whatever the grouping; for tests and debugging).
+    pub fn read_history(&self) -> Result<Vec<f32>> {
+        self.read_arena(|g| &g.v_hist)
+    }
+
+    /// Reads the z accumulators back like [`Mixer::read_history`] (flash and eager).
+    pub fn read_accumulators(&self) -> Result<Vec<f32>> {
+        if !matches!(self.method, Method::Flash | Method::Eager) {
+            return Err(Error::input(format!(
+                "{} keeps no accumulators",
+                self.method
+            )));
+        }
+        self.read_arena(|g| &g.z_acc)
+    }
+
+    fn read_arena(&self, arena: impl Fn(&Group) -> &wgpu::Buffer) -> Result<Vec<f32>> {
+        let channels = self.layers * self.d;
+        let mut out = vec![0.0f32; channels * self.len];
+        for g in &self.groups {
+            let part = self
+                .ctx
+                .read_f32(arena(g), 0, (g.width * self.len) as u64)?;
+            for t in 0..self.len {
+                let row = &part[t * g.width..(t + 1) * g.width];
+                out[t * channels + g.start..t * channels + g.start + g.width].copy_from_slice(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The parameter block shared by the mixer kernels for a slice of `layer` (or a
+    /// whole group when `slice` is None) at step `t`; `mode` tells the gate (and
+    /// bench_step) where z_t comes from. The tile fields are the direct tiles' to fill.
+    fn params(&self, layer: usize, t: usize, group: usize, slice: Option<&Slice>) -> MixerParams {
+        let width = self.groups[group].width as u32;
+        let (col0, c0, count) = slice.map_or((0, 0, width), |s| {
+            (s.col0 as u32, s.c0 as u32, s.count as u32)
+        });
+        MixerParams {
+            d: self.d as u32,
+            len: self.len as u32,
+            t: t as u32,
+            layer: layer as u32,
+            mode: self.gate_mode(),
+            chans: width,
+            col0,
+            c0,
+            count,
+            ..Default::default()
+        }
+    }
+
+    /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t): per
+    /// slice the gate (unless `gate_done`: a fused kernel computed it) and the lazy sum
+    /// or eager push.
+    pub fn record_layer(
+        &self,
+        step: &mut Step<'_>,
+        k: &MixerKernels,
+        layer: usize,
+        t: usize,
+        gate_done: bool,
+    ) -> Result<()> {
+        for s in &self.slices[layer] {
+            let w = self.params(layer, t, s.group, Some(s));
+            if !gate_done {
+                let (gate, _, groups) = s.gate_kernels(k);
+                step.dispatch(gate.get()?, &s.gate, &w, groups)?;
+            }
+            self.record_history_term(step, k, s, &w)?;
+        }
+        Ok(())
+    }
+
+    /// The gate's mode word (`mixer_params.wgsl`): 0 = z from z_acc (flash, eager),
+    /// 1 = diagonal only (none), 2 = y left to the lazy kernel.
+    fn gate_mode(&self) -> u32 {
+        match self.method {
+            Method::Flash | Method::Eager => 0,
+            Method::None => 1,
+            Method::Lazy => 2,
+        }
+    }
+
+    /// What a kernel outside the mixer needs to compute the gate itself (gate_lib.wgsl),
+    /// when it can: all channels in one group, and a method whose y follows from z_acc
+    /// (flash, eager) or the diagonal alone (none). Lazy needs its own kernel for y.
+    pub fn fusable_gate(&self) -> Option<FusableGate<'_>> {
+        let [group] = &self.groups[..] else {
+            return None;
+        };
+        let mode = self.gate_mode();
+        (self.method != Method::Lazy).then_some(FusableGate {
+            v_hist: &group.v_hist,
+            z_acc: &group.z_acc,
+            mode,
+            chans: group.width as u32,
+        })
+    }
+
+    /// The lazy sum or the eager push of one slice (nothing for flash and none).
+    fn record_history_term(
+        &self,
+        step: &mut Step<'_>,
+        k: &MixerKernels,
+        s: &Slice,
+        w: &MixerParams,
+    ) -> Result<()> {
+        match self.method {
+            Method::Lazy => self.record_lazy(step, k, s, w),
+            Method::Eager => self.record_eager(step, k, s, w),
+            Method::Flash | Method::None => Ok(()),
+        }
+    }
+
+    /// Smallest tile side done with FFTs in this session.
+    pub fn fft_min_tile(&self) -> usize {
+        self.fft_min_tile
+    }
+
+    /// Upper bound on dispatches per token (for sizing the parameter arena): gate and
+    /// history term per slice, and per group the work of a step: a tile (or its urgent
+    /// part and first chunk) and at most one chunk of an earlier spread tile, each an FFT
+    /// pipeline of at most gather, scatter, pointwise and two multi-pass FFTs.
+    pub fn dispatches_per_token(&self) -> usize {
+        let slices: usize = self.slices.iter().map(Vec::len).sum();
+        2 * slices + 33 * self.groups.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_lags_agree() {
+        let decl = format!("const GATE_LAGS: u32 = {GATE_LAGS}u;");
+        assert!(
+            GATE_LIB_WGSL.contains(&decl),
+            "gate_lib.wgsl lacks `{decl}`"
+        );
+        let (d, len) = (3, 40);
+        let filter: Vec<f32> = (0..d * len).map(|i| i as f32).collect();
+        let taps = gate_taps(&filter, d, len);
+        for j in 1..=GATE_LAGS {
+            for c in 0..d {
+                assert_eq!(taps[(j - 1) * d + c], filter[c * len + j]);
+            }
+        }
+        // Past the filter's length the taps are zero.
+        let short = gate_taps(&filter[..d * 4], d, 4);
+        assert_eq!(short[3 * d..], vec![0.0; (GATE_LAGS - 3) * d][..]);
+        assert_eq!(mixer_params_bias_off(d) + d, mixer_params_len(d));
+    }
+}
