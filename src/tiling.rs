@@ -1,5 +1,6 @@
-//! The relaxed tiling schedule of Flash Inference (DESIGN.md section 2). Pure index
-//! arithmetic, no GPU code, so it can be tested exhaustively.
+//! The relaxed tiling schedule of Flash Inference (arXiv 2410.12982; how the mixer runs
+//! it: ARCHITECTURE.md, "One token through the GPU", step 4). Pure index arithmetic, no
+//! GPU code, so it can be tested exhaustively.
 //!
 //! Positions are 0-indexed. Once `v_t` is known (step `t`), the diagonal term completes
 //! `z_t`, and a tile of side `U = lowbit(t + 1)` adds

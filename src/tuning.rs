@@ -169,7 +169,7 @@ fn time_tile(
     fft_min_tile: usize,
 ) -> Result<f64> {
     let len = 2 * size + 1;
-    let filter = crate::bench::test_filter(CHANNELS, len);
+    let filter = crate::mixer::smooth_filter(CHANNELS, len);
     // Whole tiles: the threshold compares the cost of a tile, not how it is spread.
     let tiles = crate::mixer::Tiles {
         fft_min_tile: fft_min_tile.min(len),
@@ -178,7 +178,7 @@ fn time_tile(
     };
     let shape = (CHANNELS, len, tiles);
     // Flash only: where lazy's history and filter taps live does not matter.
-    let bench = crate::bench::bench_mixer(ctx, kernels, Method::Flash, &filter, shape, false);
+    let bench = crate::mixer::bench_mixer(ctx, kernels, Method::Flash, &filter, shape, false);
     let (mixer, _keep) = bench?;
     let arena = |reps: usize| {
         ParamArena::new(

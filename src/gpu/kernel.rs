@@ -2,7 +2,9 @@
 //! first use ([`DeferredKernel`]), and how each binds its resources ([`Access`]).
 
 use super::{describe_wgpu_error, GpuContext};
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use std::sync::Arc;
 
 /// How a kernel binds one resource of its group 1.
@@ -98,6 +100,11 @@ fn storage_layout(ctx: &GpuContext, label: &str, access: &[Access]) -> wgpu::Bin
         })
 }
 
+/// `buffers` bound whole, in order.
+fn whole<'b>(buffers: &[&'b wgpu::Buffer]) -> Vec<wgpu::BindingResource<'b>> {
+    buffers.iter().map(|b| b.as_entire_binding()).collect()
+}
+
 /// A bind group of `layout` over `resources` in binding order.
 fn bind_group(
     ctx: &GpuContext,
@@ -121,7 +128,7 @@ fn bind_group(
 }
 
 impl Kernel {
-    /// Compiles `entry` of `source`; WGSL errors come back as [`Error::Gpu`].
+    /// Compiles `entry` of `source`; WGSL errors come back as [`Error::Gpu`](crate::Error::Gpu).
     pub fn new(ctx: &GpuContext, source: &str, entry: &str, access: &[Access]) -> Result<Self> {
         let layouts = (param_layout(ctx), storage_layout(ctx, entry, access));
         Self::with_layouts(ctx, source, entry, layouts)
@@ -186,8 +193,7 @@ impl Kernel {
 
     /// A bind group for group 1 over `buffers` (whole buffers, in binding order).
     pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let resources: Vec<_> = buffers.iter().map(|b| b.as_entire_binding()).collect();
-        self.bind_resources(ctx, resources)
+        self.bind_resources(ctx, whole(buffers))
     }
 
     /// A bind group for group 1 over `resources` in binding order: whole buffers, or
@@ -235,7 +241,7 @@ impl DeferredKernel {
         }
     }
 
-    /// The kernel, compiled by the first call (WGSL errors come back as [`Error::Gpu`]).
+    /// The kernel, compiled by the first call (WGSL errors come back as [`Error::Gpu`](crate::Error::Gpu)).
     pub fn get(&self) -> Result<&Kernel> {
         if let Some(k) = self.kernel.get() {
             return Ok(k);
@@ -247,8 +253,7 @@ impl DeferredKernel {
 
     /// A bind group for group 1 over `buffers` (whole buffers, in binding order).
     pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let resources: Vec<_> = buffers.iter().map(|b| b.as_entire_binding()).collect();
-        self.bind_resources(ctx, resources)
+        self.bind_resources(ctx, whole(buffers))
     }
 
     /// A bind group for group 1 over `resources` in binding order (see

@@ -32,9 +32,11 @@ pub(crate) use block::param_block;
 #[cfg(test)]
 pub(crate) use block::wgsl_struct_layout;
 pub use block::ParamBlock;
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::list_adapters;
 pub use context::{
-    describe_wgpu_error, instance_for, instance_from_env, list_adapters, pick_adapter,
-    requirements, wanted_features, GpuContext,
+    describe_wgpu_error, instance_for, instance_from_env, pick_adapter, requirements,
+    wanted_features, GpuContext,
 };
 pub(crate) use kernel::param_layout;
 pub use kernel::{Access, DeferredKernel, Kernel};

@@ -16,22 +16,25 @@
 
 use crate::error::{Error, Result};
 use crate::fft::MAX_WG_FFT;
-use crate::gpu::{param_block, DeferredKernel, GpuContext, LinearTexture, Step};
+use crate::gpu::{param_block, DeferredKernel, GpuContext, Step};
 use crate::tiling;
-use flash::{fft_levels, FftLevel};
+use build::{Arenas, Build, Unused};
+use flash::FftLevel;
 use lazy::LazyKernel;
-use plan::{layer_slices, lazy_textures};
+use plan::layer_slices;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 mod bench_step;
+mod build;
 mod eager;
 mod flash;
 mod kernels;
 mod lazy;
 mod plan;
 
+pub(crate) use bench_step::{bench_mixer, smooth_filter};
 pub use flash::PrefillConv;
 #[cfg(test)]
 pub(crate) use flash::TileParams;
@@ -283,6 +286,18 @@ impl MixerIo<'_> {
     }
 }
 
+/// Who computes a layer's Hyena gate at each position: the short conv, the split into
+/// x0, x1 and v, v = x1·v (stored in the v history) and y = z·x0 ([`Mixer::gate`]).
+#[derive(Debug)]
+pub enum Gate<'a> {
+    /// The session's out_proj kernel, in front of its product (`matvec_gate`,
+    /// `gate_lib.wgsl`), over these arenas; the mixer records only its history term.
+    Fused(FusableGate<'a>),
+    /// The mixer's own gate kernel, per slice before its history term, writing y for a
+    /// plain out_proj.
+    Own,
+}
+
 /// The arenas and gate mode a fused gate kernel binds ([`Mixer::fusable_gate`]). The
 /// channels of layer l start at column l * D.
 #[derive(Debug)]
@@ -383,158 +398,6 @@ fn conv_tap(
     tap(filters, d, len, g, lag)
 }
 
-/// What building a mixer's groups and slices reads.
-struct Build<'a> {
-    ctx: &'a GpuContext,
-    kernels: &'a MixerKernels,
-    method: Method,
-    io: &'a MixerIo<'a>,
-    /// (D, len).
-    shape: (usize, usize),
-    unused: &'a Unused,
-}
-
-/// Placeholder buffers for the bindings a kernel does not use.
-struct Unused([wgpu::Buffer; 4]);
-
-impl Unused {
-    fn new(ctx: &GpuContext) -> Result<Self> {
-        let b = |i: usize| ctx.buffer_zeroed(&format!("unused{i}"), 16);
-        Ok(Unused([b(0)?, b(1)?, b(2)?, b(3)?]))
-    }
-}
-
-/// One group's arenas: the v history, the z accumulators, the filter taps (a
-/// placeholder where lazy reads them from a texture), and lazy's textures.
-struct Arenas {
-    v_hist: wgpu::Buffer,
-    z_acc: wgpu::Buffer,
-    k: wgpu::Buffer,
-    /// Lazy's v history and filter taps as textures, where they are kept there.
-    textures: Option<(LinearTexture, LinearTexture)>,
-}
-
-impl Arenas {
-    /// The arenas of the group of `width` channels from `start` on, with its filter taps
-    /// time-major: `k[t * width + g - start]`.
-    fn new(b: &Build<'_>, (start, width): (usize, usize)) -> Result<Self> {
-        let (ctx, method, (d, len)) = (b.ctx, b.method, b.shape);
-        let rows = width as u64 * len as u64;
-        let mut flat = Vec::with_capacity(rows as usize);
-        for t in 0..len {
-            let taps =
-                (start..start + width).map(|g| conv_tap(method, b.io.filters, (d, len), g, t));
-            flat.extend(taps);
-        }
-        let (k, textures) = if lazy_textures(ctx, method, b.io.textures, (width, d), len) {
-            let bytes = bytemuck::cast_slice(&flat);
-            let k = ctx.linear_texture("filters", bytes, wgpu::TextureFormat::Rgba32Float)?;
-            let v = ctx.linear_texture_rw("v history", flat.len() / 4)?;
-            (b.unused.0[0].clone(), Some((v, k)))
-        } else {
-            (ctx.buffer_init("filters", &flat)?, None)
-        };
-        let needs_acc = matches!(method, Method::Flash | Method::Eager);
-        Ok(Arenas {
-            v_hist: ctx.buffer_zeroed("v_hist", rows * 4)?,
-            z_acc: ctx.buffer_zeroed("z_acc", if needs_acc { rows * 4 } else { 16 })?,
-            k,
-            textures,
-        })
-    }
-}
-
-impl Group {
-    /// The group of `width` channels from `start` on over `a`: the bind groups of the
-    /// kernels that span all layers, and flash's FFT levels.
-    fn new(b: &Build<'_>, a: &Arenas, (start, width): (usize, usize)) -> Result<Self> {
-        let (ctx, k) = (b.ctx, b.kernels);
-        let [d0, d1, d2, d3] = &b.unused.0;
-        let fft_levels = if b.method == Method::Flash {
-            let bufs = [&a.v_hist, &a.z_acc, &a.k, d3];
-            fft_levels(ctx, k, b.io, b.shape, (start, width), bufs)?
-        } else {
-            BTreeMap::new()
-        };
-        let bind6 =
-            |kern: &DeferredKernel| kern.bind(ctx, &[&a.v_hist, &a.k, d0, &a.z_acc, d1, d2]);
-        Ok(Group {
-            start,
-            width,
-            eager: bind6(&k.eager),
-            tile_direct: bind6(&k.tile_direct),
-            tile_urgent: bind6(&k.tile_urgent),
-            fft_levels,
-            v_hist: a.v_hist.clone(),
-            z_acc: a.z_acc.clone(),
-        })
-    }
-}
-
-impl Slice {
-    /// The slice `(group, c0, count, col0)` of layer `l` in the group of `width`
-    /// channels over `a`, with its gate, lazy and bench_step bindings.
-    fn new(
-        b: &Build<'_>,
-        a: &Arenas,
-        width: usize,
-        l: usize,
-        (group, c0, count, col0): (usize, usize, usize, usize),
-    ) -> Self {
-        let (ctx, k, io, d) = (b.ctx, b.kernels, b.io, b.shape.0);
-        let [d0, _, d2, d3] = &b.unused.0;
-        let (v, z, p, u) = (&a.v_hist, &a.z_acc, &io.params[l], &io.u_ring[l]);
-        let vec4 = [width, col0, count].iter().all(|x| x % 4 == 0);
-        let quads = vec4 && d % 4 == 0 && c0 % 4 == 0;
-        let gate_bufs = [u, p, z, v, io.x0, io.y];
-        let bench_bufs = [d0, p, z, v, io.y, d2];
-        let slice = |gate, lazy, lazy_kernel, bench_step| Slice {
-            group,
-            c0,
-            count,
-            col0,
-            quads,
-            gate,
-            lazy,
-            lazy_kernel,
-            bench_step,
-        };
-        let Some((v_tex, k_tex)) = &a.textures else {
-            let kind = if vec4 {
-                LazyKernel::Vec4
-            } else {
-                LazyKernel::Scalar
-            };
-            let (gate, bench_step, _) = Slice::kernels_for(k, quads, kind, count);
-            let lazy = k.lazy.bind(ctx, &[v, &a.k, p, io.x0, io.y, d3]);
-            return slice(
-                gate.bind(ctx, &gate_bufs),
-                lazy,
-                kind,
-                bench_step.bind(ctx, &bench_bufs),
-            );
-        };
-        // The buffers, then the v texture's view (which the gate also stores v_t in).
-        let with_view = |kern: &DeferredKernel, bufs: &[&wgpu::Buffer]| {
-            let mut all: Vec<_> = bufs.iter().map(|b| b.as_entire_binding()).collect();
-            all.push(wgpu::BindingResource::TextureView(&v_tex.view));
-            kern.bind_resources(ctx, all)
-        };
-        let views = [v_tex, k_tex].map(|t| wgpu::BindingResource::TextureView(&t.view));
-        let rest = [p, io.x0, io.y, d3].map(|b| b.as_entire_binding());
-        let lazy = k
-            .lazy4_tex
-            .bind_resources(ctx, [views.to_vec(), rest.to_vec()].concat());
-        let gate = with_view(&k.gate_tex, &gate_bufs);
-        slice(
-            gate,
-            lazy,
-            LazyKernel::Vec4Texture,
-            with_view(&k.bench_step_tex, &bench_bufs),
-        )
-    }
-}
-
 impl Mixer {
     /// Allocates the mixer state of a session of length `len` over layers of `d`
     /// channels, split into channel groups when a buffer would exceed the device's
@@ -550,25 +413,6 @@ impl Mixer {
         let limit = binding_limit(ctx);
         let plan = plan_mixer_groups(method, (layers, d), len, io.fft_min_tile, limit)?;
         let unused = Unused::new(ctx)?;
-        let mut groups = Vec::with_capacity(plan.widths.len());
-        let mut arenas = Vec::with_capacity(plan.widths.len());
-        let mut start = 0;
-        for &width in &plan.widths {
-            let b = Build {
-                ctx,
-                kernels,
-                method,
-                io: &io,
-                shape: (d, len),
-                unused: &unused,
-            };
-            let arena = Arenas::new(&b, (start, width))?;
-            groups.push(Group::new(&b, &arena, (start, width))?);
-            arenas.push(arena);
-            start += width;
-        }
-        let mut memory = MixerMemory::estimate(method, layers * d, len, &io.tiles());
-        memory.history += lazy_texture_bytes(ctx, method, io.textures, (d, len), &plan.widths);
         let b = Build {
             ctx,
             kernels,
@@ -577,6 +421,17 @@ impl Mixer {
             shape: (d, len),
             unused: &unused,
         };
+        let mut groups = Vec::with_capacity(plan.widths.len());
+        let mut arenas = Vec::with_capacity(plan.widths.len());
+        let mut start = 0;
+        for &width in &plan.widths {
+            let arena = Arenas::new(&b, (start, width))?;
+            groups.push(Group::new(&b, &arena, (start, width))?);
+            arenas.push(arena);
+            start += width;
+        }
+        let mut memory = MixerMemory::estimate(method, layers * d, len, &io.tiles());
+        memory.history += lazy_texture_bytes(ctx, method, io.textures, (d, len), &plan.widths);
         let slices = (0..layers)
             .map(|l| {
                 let parts = layer_slices(l, d, &plan.widths).into_iter();
@@ -613,7 +468,7 @@ impl Mixer {
     fn build_kernels(&self, k: &MixerKernels) -> Result<()> {
         let mut need: Vec<&DeferredKernel> = Vec::new();
         let slices = self.slices.iter().flatten();
-        if self.fusable_gate().is_none() {
+        if let Gate::Own = self.gate() {
             need.extend(slices.clone().map(|s| s.gate_kernels(k).0));
         }
         match self.method {
@@ -706,19 +561,20 @@ impl Mixer {
     }
 
     /// Records layer `layer`'s mixer work at position `t` (after in_proj wrote u_t): per
-    /// slice the gate (unless `gate_done`: a fused kernel computed it) and the lazy sum
-    /// or eager push.
+    /// slice the gate where the mixer computes it ([`Gate::Own`]; with [`Gate::Fused`]
+    /// the session's out_proj kernel has computed it before), then the lazy sum or the
+    /// eager push.
     pub fn record_layer(
         &self,
         step: &mut Step<'_>,
         k: &MixerKernels,
         layer: usize,
         t: usize,
-        gate_done: bool,
     ) -> Result<()> {
+        let own = matches!(self.gate(), Gate::Own);
         for s in &self.slices[layer] {
             let w = self.params(layer, t, s.group, Some(s));
-            if !gate_done {
+            if own {
                 let (gate, _, groups) = s.gate_kernels(k);
                 step.dispatch(gate.get()?, &s.gate, &w, groups)?;
             }
@@ -737,20 +593,29 @@ impl Mixer {
         }
     }
 
-    /// What a kernel outside the mixer needs to compute the gate itself (gate_lib.wgsl),
-    /// when it can: all channels in one group, and a method whose y follows from z_acc
-    /// (flash, eager) or the diagonal alone (none). Lazy needs its own kernel for y.
+    /// Who computes the gate of this mixer's layers, decided here once for every token
+    /// and the prefill: the session's out_proj kernel ([`Gate::Fused`], with what it
+    /// binds) where all channels are in one group and the method's y follows from z_acc
+    /// (flash, eager) or the diagonal alone (none); else the mixer's own kernel
+    /// ([`Gate::Own`]: lazy needs its own kernel for y, and split arenas a slice each).
+    pub fn gate(&self) -> Gate<'_> {
+        match &self.groups[..] {
+            [group] if self.method != Method::Lazy => Gate::Fused(FusableGate {
+                v_hist: &group.v_hist,
+                z_acc: &group.z_acc,
+                mode: self.gate_mode(),
+                chans: group.width as u32,
+            }),
+            _ => Gate::Own,
+        }
+    }
+
+    /// The arenas of [`Gate::Fused`], if the gate is fused.
     pub fn fusable_gate(&self) -> Option<FusableGate<'_>> {
-        let [group] = &self.groups[..] else {
-            return None;
-        };
-        let mode = self.gate_mode();
-        (self.method != Method::Lazy).then_some(FusableGate {
-            v_hist: &group.v_hist,
-            z_acc: &group.z_acc,
-            mode,
-            chans: group.width as u32,
-        })
+        match self.gate() {
+            Gate::Fused(g) => Some(g),
+            Gate::Own => None,
+        }
     }
 
     /// The lazy sum or the eager push of one slice (nothing for flash and none).

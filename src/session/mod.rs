@@ -437,11 +437,13 @@ impl Session {
                 in_proj.t = t as u32;
             }
             in_proj.record_with(step, (dk, Product::Norm), &bg.in_proj, b)?;
+            // Who computes the gate is the mixer's decision (Mixer::gate), which bg.gate
+            // and so pr.out_gate follow.
             if let Some(gate) = pr.out_gate(l, t) {
                 gate.record_with(step, (dk, Product::Gate), &bg.out_proj, b)?;
-                self.mixer.record_layer(step, &m.mixer, l, t, true)?;
+                self.mixer.record_layer(step, &m.mixer, l, t)?;
             } else {
-                self.mixer.record_layer(step, &m.mixer, l, t, false)?;
+                self.mixer.record_layer(step, &m.mixer, l, t)?;
                 pr.out_proj.record(step, &dk.matvec, &bg.out_proj)?;
             }
             pr.fc1.record_with(step, (dk, Product::Norm), &bg.fc1, b)?;

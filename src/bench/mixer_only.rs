@@ -1,0 +1,67 @@
+//! The mixer alone (`bench --mixer-only`): the long-convolution schedule of one method
+//! over M·D chained channels, without the model around it.
+
+use super::{result, BenchResult, STEPS_PER_SUBMIT};
+use crate::error::Result;
+use crate::gpu::{GpuContext, ParamArena, Step};
+use crate::mixer::{bench_mixer, Method, Mixer, MixerKernels, Tiles};
+use crate::Instant;
+
+pub(super) fn run_mixer_steps(
+    ctx: &GpuContext,
+    kernels: &MixerKernels,
+    mixer: &Mixer,
+    arena: &mut ParamArena,
+    len: usize,
+) -> Result<()> {
+    let mut t = 0;
+    while t < len {
+        let mut step = Step::new(ctx, arena);
+        for _ in 0..STEPS_PER_SUBMIT.min(len - t) {
+            mixer.record_bench_step(&mut step, kernels, t)?;
+            t += 1;
+        }
+        step.submit();
+    }
+    ctx.wait()
+}
+
+pub(super) fn time_mixer(
+    ctx: &GpuContext,
+    kernels: &MixerKernels,
+    method: Method,
+    filter: &[f32],
+    (channels, len, tiles): (usize, usize, Tiles),
+    textures: bool,
+) -> Result<BenchResult> {
+    let arena = |m: &Mixer| {
+        let slots = STEPS_PER_SUBMIT * m.dispatches_per_token();
+        ParamArena::new(ctx, kernels.param_layout(), slots)
+    };
+    let mixer_of = |len| {
+        bench_mixer(
+            ctx,
+            kernels,
+            method,
+            filter,
+            (channels, len, tiles),
+            textures,
+        )
+    };
+    let warm = len.min(256);
+    let (wm, _keep) = mixer_of(warm)?;
+    run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm)?;
+    drop(wm);
+    let (mixer, _keep) = mixer_of(len)?;
+    let mut arena = arena(&mixer);
+    ctx.wait()?;
+    let start = Instant::now();
+    run_mixer_steps(ctx, kernels, &mixer, &mut arena, len)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut r = result(method, "mixer", len, seconds, channels);
+    r.dispatches_per_token = Some(arena.dispatch_count() as f64 / len as f64);
+    r.submits_per_token = Some(len.div_ceil(STEPS_PER_SUBMIT) as f64 / len as f64);
+    r.mixer_bytes = mixer.memory().total();
+    r.channel_groups = mixer.group_widths().len();
+    Ok(r)
+}
