@@ -119,7 +119,7 @@ const _: () = assert!(crate::gpu::TEXTURE_WIDTH == 2048);
 
 /// Read-only bandwidth (GB/s) from a texture of up to [`COPY_BYTES`] (2048 x 8192
 /// rgba32float texels where the device allows, fewer rows otherwise): how fast the
-/// products can stream weights kept in textures ([`WeightStorage`]). On llvmpipe this
+/// products can stream weights kept in textures ([`WeightStorage`](crate::WeightStorage)). On llvmpipe this
 /// outruns the copy kernel, whose storage-buffer loads and stores loop over the lanes.
 pub fn texture_read_bandwidth(ctx: &GpuContext) -> Result<f64> {
     let width = crate::gpu::TEXTURE_WIDTH as u64;

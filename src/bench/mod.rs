@@ -52,7 +52,7 @@ pub struct BenchSpec {
     /// End to end: run every method with f16 weights too.
     pub f16: bool,
     /// End to end: sequences generated side by side in one session
-    /// ([`SessionOptions::batch`]; flash and none only). Default 1.
+    /// ([`SessionOptions::batch`](crate::SessionOptions::batch); flash and none only). Default 1.
     pub batch: usize,
     /// Where the models keep their matrices and lazy its v history and filter taps
     /// (also for the mixer-only runs).

@@ -16,7 +16,7 @@ pub fn grid(groups: u32) -> (u32, u32) {
     }
 }
 
-/// Most rows one [`dispatch_rows`] covers (the per-dimension workgroup limit).
+/// Most rows one [`Step::dispatch_rows`] covers (the per-dimension workgroup limit).
 pub const MAX_ROWS: usize = 65535;
 
 /// Dispatches and queue submits, counted by every [`Step`] that records into them (and

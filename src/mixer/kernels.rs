@@ -127,7 +127,7 @@ pub(super) const LAZY_TEX_ACCESS: [Access; 6] = [
 ];
 
 impl MixerKernels {
-    /// The parameter layout (identical for every kernel), for a [`ParamArena`].
+    /// The parameter layout (identical for every kernel), for a [`ParamArena`](crate::gpu::ParamArena).
     pub fn param_layout(&self) -> &wgpu::BindGroupLayout {
         &self.param_layout
     }

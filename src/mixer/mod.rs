@@ -269,7 +269,7 @@ pub struct MixerIo<'a> {
     /// Bytes of filter spectra to precompute (smallest tile sides first); the other
     /// sides' spectra are computed on the GPU whenever a tile needs them. None: all.
     pub spectra_budget: Option<u64>,
-    /// Keep lazy's v history and filter taps in textures ([`gpu::LinearTexture`]) where
+    /// Keep lazy's v history and filter taps in textures ([`LinearTexture`](crate::gpu::LinearTexture)) where
     /// they fit, as the session does when its model's weights are in textures (CPU
     /// adapters).
     pub textures: bool,

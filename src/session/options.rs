@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::mixer::Method;
 
-/// Options of a [`Session`].
+/// Options of a [`Session`](super::Session).
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
     /// Long-convolution method.
@@ -23,7 +23,7 @@ pub struct SessionOptions {
     pub fft_min_tile: usize,
     /// Consume a prompt fed at position 0 as one batched forward pass (every position
     /// of a layer at once, the long convolution as one FFT), then seed the accumulators
-    /// for the tokens after it ([`Session::feed`]). Used for flash and none in sessions
+    /// for the tokens after it ([`Session::feed`](super::Session::feed)). Used for flash and none in sessions
     /// whose mixer buffers are not split; the other cases go token by token. On by
     /// default; off gives token-by-token prompt processing (same results within f32
     /// rounding, `tests/prefill.rs`).
@@ -38,13 +38,13 @@ pub struct SessionOptions {
     /// 16·M·D·L bytes hold them all); the larger sides' spectra are then computed on the
     /// GPU each time a tile needs them (an extra FFT of the filter per tile, in one
     /// shared buffer of the largest side's size). None: all precomputed.
-    /// [`SessionMemory`] reports what is allocated.
+    /// [`SessionMemory`](super::SessionMemory) reports what is allocated.
     pub spectra_budget: Option<u64>,
     /// Sequences run side by side (B, 1 to [`MAX_BATCH`](super::MAX_BATCH)): every piece of per-sequence
     /// state holds B rows, the projections are matrix products over the B rows, and
     /// the flash tiles of all sequences share each dispatch. B > 1 needs flash or none
-    /// and mixer buffers in one channel group; feed it with [`Session::feed_rows`] and
-    /// generate with [`Session::generate_batch`]. Default 1.
+    /// and mixer buffers in one channel group; feed it with [`Session::feed_rows`](super::Session::feed_rows) and
+    /// generate with [`Session::generate_batch`](super::Session::generate_batch). Default 1.
     pub batch: usize,
     /// Test-only: extra device memory (zeroed buffers of the binding size) allocated
     /// past the memory plan, so a test can provoke the driver's out-of-memory error with

@@ -129,7 +129,7 @@ pub fn check_ids(config: &Config, ids: &[u32]) -> Result<()> {
     }
 }
 
-/// Session length for a batch ([`Session::generate_batch`]): the longest of
+/// Session length for a batch ([`Session::generate_batch`](super::Session::generate_batch)): the longest of
 /// [`session_len`] over its sequences, given as the prompts and their options.
 pub fn batch_session_len(
     config: &Config,
