@@ -20,8 +20,6 @@ pub struct Loaded {
     pub model: GpuModel,
     /// The bundled model's character tokenizer.
     pub tokenizer: Tokenizer,
-    /// Whether the adapter is a CPU (software) one, such as lavapipe.
-    pub software: bool,
 }
 
 /// Uploads the bundled model to `ctx`'s device (weights, kernels); run on a worker thread.
@@ -30,7 +28,6 @@ pub fn load(ctx: &GpuContext) -> flashconv::Result<Loaded> {
     Ok(Loaded {
         model,
         tokenizer: bundled::tokenizer()?,
-        software: ctx.info.device_type == wgpu::DeviceType::Cpu,
     })
 }
 
