@@ -1,6 +1,10 @@
 //! flashconv: exact generation from long-convolution sequence models (Hyena, HyenaDNA)
 //! on any GPU through wgpu, in near-linear time with the relaxed tiling of Flash
 //! Inference (arXiv 2410.12982).
+//!
+//! The host API is re-exported here (below). The cargo feature `internals` adds test
+//! hooks that are not part of it (`SessionOptions::test_extra_bytes`, `Session::mixer`);
+//! the crate's own tests turn it on.
 #![warn(missing_docs)]
 // On wasm32 wgpu's handles are neither Send nor Sync (the browser's WebGPU objects live on
 // one thread), so the Arcs that share them natively trip this lint there; natively they

@@ -6,7 +6,7 @@ use super::dense::bind_matvec;
 use super::weights::{Matrix, ModelInner};
 use super::SessionOptions;
 use crate::error::Result;
-use crate::gpu::{GpuContext, Kernel};
+use crate::gpu::Kernel;
 use crate::mixer::FusableGate;
 
 /// The buffers a session allocates besides the mixer's.
@@ -170,8 +170,13 @@ pub(super) fn filters_and_params(m: &ModelInner, len: usize) -> Result<(PerLayer
 }
 
 /// Zeroed buffers of `bytes` in all, in pieces of at most `limit` (the test hook
-/// [`SessionOptions::test_extra_bytes`]).
-pub(super) fn extra_memory(ctx: &GpuContext, bytes: u64, limit: u64) -> Result<Vec<wgpu::Buffer>> {
+/// `SessionOptions::test_extra_bytes`, feature `internals`).
+#[cfg(feature = "internals")]
+pub(super) fn extra_memory(
+    ctx: &crate::GpuContext,
+    bytes: u64,
+    limit: u64,
+) -> Result<Vec<wgpu::Buffer>> {
     let mut extra = Vec::new();
     let mut left = bytes;
     while left > 0 {

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Counts, Kernel, ParamArena, Step, MAX_ROWS};
 use crate::mixer::{Method, Mixer, MixerIo};
 use crate::sampling::GpuSampler;
-use buffers::{extra_memory, filters_and_params, SessionBindGroups, SessionBuffers};
+use buffers::{filters_and_params, SessionBindGroups, SessionBuffers};
 pub(crate) use dense::EmbedParams;
 use dense::{bind_matvec, Matvec, Product, Products, FLAG_EMBED, FLAG_ROWS};
 use weights::{Matrix, ModelInner};
@@ -60,7 +60,8 @@ pub struct Session {
     sample_bind: wgpu::BindGroup,
     /// Dispatches and queue submits so far (work, prefills and read-backs).
     counts: Counts,
-    /// Test-only extra memory (see [`SessionOptions::test_extra_bytes`]).
+    /// Test-only extra memory (`SessionOptions::test_extra_bytes`, feature `internals`).
+    #[cfg(feature = "internals")]
     _extra: Vec<wgpu::Buffer>,
     /// Set when a batch ran past a stop token: the state then holds positions the
     /// returned sequence does not, so the session refuses to continue.
@@ -81,7 +82,8 @@ impl Session {
         }
         // Everything is checked against the device's limits before anything is allocated.
         let memory = SessionMemory::plan(model, &opts)?;
-        let extra = extra_memory(ctx, opts.test_extra_bytes, memory.binding_limit)?;
+        #[cfg(feature = "internals")]
+        let extra = buffers::extra_memory(ctx, opts.test_extra_bytes, memory.binding_limit)?;
         let opts = SessionOptions {
             logit_rows: opts.logit_rows.clamp(1, opts.len),
             ..opts
@@ -108,6 +110,7 @@ impl Session {
             sample_bind: m.sampler.bind(ctx, sample),
             overrun: false,
             counts: Counts::default(),
+            #[cfg(feature = "internals")]
             _extra: extra,
             buf,
             opts,
@@ -152,7 +155,9 @@ impl Session {
         Ok(mixer)
     }
 
-    /// The session's mixer state (histories, accumulators, filters).
+    /// The session's mixer state (histories, accumulators, filters): a test hook
+    /// (feature `internals`).
+    #[cfg(feature = "internals")]
     pub fn mixer(&self) -> &Mixer {
         &self.mixer
     }

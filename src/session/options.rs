@@ -46,10 +46,10 @@ pub struct SessionOptions {
     /// and mixer buffers in one channel group; feed it with [`Session::feed_rows`](super::Session::feed_rows) and
     /// generate with [`Session::generate_batch`](super::Session::generate_batch). Default 1.
     pub batch: usize,
-    /// Test-only: extra device memory (zeroed buffers of the binding size) allocated
-    /// past the memory plan, so a test can provoke the driver's out-of-memory error with
-    /// a session. 0 in normal use.
-    #[doc(hidden)]
+    /// Test hook (feature `internals`): extra device memory (zeroed buffers of the
+    /// binding size) allocated past the memory plan, so a test can provoke the driver's
+    /// out-of-memory error with a session. 0 by default.
+    #[cfg(feature = "internals")]
     pub test_extra_bytes: u64,
 }
 
@@ -66,6 +66,7 @@ impl SessionOptions {
             spread: crate::tiling::Spread::DEFAULT,
             spectra_budget: None,
             batch: 1,
+            #[cfg(feature = "internals")]
             test_extra_bytes: 0,
         }
     }
