@@ -3,7 +3,7 @@
 
 use super::{result, BenchResult, STEPS_PER_SUBMIT};
 use crate::error::Result;
-use crate::gpu::{GpuContext, ParamArena, Step};
+use crate::gpu::{Counts, GpuContext, ParamArena, Step};
 use crate::mixer::{bench_mixer, Method, Mixer, MixerKernels, Tiles};
 use crate::Instant;
 
@@ -13,10 +13,11 @@ pub(super) fn run_mixer_steps(
     mixer: &Mixer,
     arena: &mut ParamArena,
     len: usize,
+    counts: &Counts,
 ) -> Result<()> {
     let mut t = 0;
     while t < len {
-        let mut step = Step::new(ctx, arena);
+        let mut step = Step::new(ctx, arena).counted(counts);
         for _ in 0..STEPS_PER_SUBMIT.min(len - t) {
             mixer.record_bench_step(&mut step, kernels, t)?;
             t += 1;
@@ -50,17 +51,19 @@ pub(super) fn time_mixer(
     };
     let warm = len.min(256);
     let (wm, _keep) = mixer_of(warm)?;
-    run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm)?;
+    run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm, &Counts::default())?;
     drop(wm);
     let (mixer, _keep) = mixer_of(len)?;
     let mut arena = arena(&mixer);
+    let counts = Counts::default();
     ctx.wait()?;
     let start = Instant::now();
-    run_mixer_steps(ctx, kernels, &mixer, &mut arena, len)?;
+    run_mixer_steps(ctx, kernels, &mixer, &mut arena, len, &counts)?;
     let seconds = start.elapsed().as_secs_f64();
     let mut r = result(method, "mixer", len, seconds, channels);
-    r.dispatches_per_token = Some(arena.dispatch_count() as f64 / len as f64);
-    r.submits_per_token = Some(len.div_ceil(STEPS_PER_SUBMIT) as f64 / len as f64);
+    let (dispatches, submits) = counts.get();
+    r.dispatches_per_token = Some(dispatches as f64 / len as f64);
+    r.submits_per_token = Some(submits as f64 / len as f64);
     r.mixer_bytes = mixer.memory().total();
     r.channel_groups = mixer.group_widths().len();
     Ok(r)

@@ -428,7 +428,7 @@ mod tests {
             bench_mixer(ctx, kernels, method, filter, shape, textures).expect("mixer");
         let slots = STEPS_PER_SUBMIT * mixer.dispatches_per_token();
         let mut arena = ParamArena::new(ctx, kernels.param_layout(), slots);
-        run_mixer_steps(ctx, kernels, &mixer, &mut arena, len).expect("steps");
+        run_mixer_steps(ctx, kernels, &mixer, &mut arena, len, &Default::default()).expect("steps");
         mixer.read_history().expect("history")
     }
 

@@ -90,16 +90,9 @@ pub struct ParamArena {
     stride: u64,
     capacity: usize,
     staged: Vec<u8>,
-    /// Parameter blocks pushed since creation: every dispatch pushes one.
-    pushed: u64,
 }
 
 impl ParamArena {
-    /// Dispatches recorded through this arena since it was created.
-    pub fn dispatch_count(&self) -> u64 {
-        self.pushed
-    }
-
     /// An arena of `capacity` slots, laid out for `layout` (any kernel's `param_layout`:
     /// they are all identical).
     pub fn new(ctx: &GpuContext, layout: &wgpu::BindGroupLayout, capacity: usize) -> Self {
@@ -129,7 +122,6 @@ impl ParamArena {
             stride,
             capacity: capacity.max(1),
             staged: Vec::new(),
-            pushed: 0,
         }
     }
 
@@ -161,7 +153,6 @@ impl ParamArena {
         self.staged.extend_from_slice(bytes);
         self.staged
             .resize(offset as usize + self.stride as usize, 0);
-        self.pushed += 1;
         Ok(offset)
     }
 
