@@ -99,6 +99,37 @@ pub struct Layer {
     pub fc2_b: Vec<f32>,
 }
 
+/// What kind of block a layer of a model is: what the session builds for it
+/// (`session/block.rs`). A model is a sequence of blocks ([`Model::blocks`]); HyenaDNA's
+/// are all Hyena blocks with an implicit filter. Other kinds (attention, Hyena with
+/// modal or FIR filters) become variants here and block types in the session, and
+/// reuse the long-convolution engine (the mixer) as they need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockKind {
+    /// norm1, in_proj, the short causal conv, the long convolution by the filter, the
+    /// gate, out_proj, norm2 and the MLP ([`Layer`]).
+    Hyena(FilterKind),
+}
+
+/// How a Hyena block's long filter is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FilterKind {
+    /// HyenaDNA's: an MLP over a positional embedding, modulated by a decay
+    /// ([`Model::filter`] materialises it for a length).
+    Implicit,
+}
+
+impl BlockKind {
+    /// Whether the block has a long convolution (a layer of the session's mixer).
+    pub fn has_long_conv(self) -> bool {
+        match self {
+            BlockKind::Hyena(_) => true,
+        }
+    }
+}
+
 /// A whole HyenaDNA causal LM.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
@@ -301,6 +332,22 @@ impl Model {
             }
         }
         Ok(k)
+    }
+
+    /// The kind of each block, in order: all [`BlockKind::Hyena`] with an implicit
+    /// filter for a HyenaDNA model.
+    pub fn blocks(&self) -> Vec<BlockKind> {
+        vec![BlockKind::Hyena(FilterKind::Implicit); self.layers.len()]
+    }
+
+    /// The blocks that have a long convolution, in order: the layers of a session's
+    /// long-convolution engine (the mixer).
+    pub fn long_conv_layers(&self) -> Vec<usize> {
+        let blocks = self.blocks().into_iter().enumerate();
+        blocks
+            .filter(|(_, k)| k.has_long_conv())
+            .map(|(l, _)| l)
+            .collect()
     }
 
     /// Number of f32 parameters (for messages and benchmarks).

@@ -3,10 +3,9 @@
 //! bind groups of its dense kernels over them ([`SessionBindGroups`]).
 
 use super::dense::bind_matvec;
-use super::weights::{Matrix, ModelInner};
+use super::weights::ModelInner;
 use super::SessionOptions;
 use crate::error::Result;
-use crate::gpu::Kernel;
 use crate::mixer::FusableGate;
 
 /// The buffers a session allocates besides the mixer's.
@@ -30,9 +29,10 @@ pub(super) struct SessionBuffers {
     /// The rings of the kept logits `[row][B][V_pad]` and hidden states `[row][B][D]`.
     pub(super) logits: wgpu::Buffer,
     pub(super) hidden: wgpu::Buffer,
-    /// Per layer: the ring of the last three in_proj outputs `[3][B][3D]`.
+    /// Per layer of the mixer (the blocks with a long convolution): the ring of the
+    /// last three in_proj outputs `[3][B][3D]`.
     pub(super) u_ring: Vec<wgpu::Buffer>,
-    /// Per layer: the mixer parameters ([`crate::mixer::layer_params`]).
+    /// Per layer of the mixer: its parameters ([`crate::mixer::layer_params`]).
     pub(super) params: Vec<wgpu::Buffer>,
 }
 
@@ -57,7 +57,7 @@ impl SessionBuffers {
             scratch: ctx.buffer_zeroed("sampling scratch", 3 * vp as u64 * 4)?,
             logits: act("logits", rows * vp)?,
             hidden: act("hidden", rows * d)?,
-            u_ring: (0..c.n_layer)
+            u_ring: (0..m.model.long_conv_layers().len())
                 .map(|_| act("u_ring", 9 * d))
                 .collect::<Result<_>>()?,
             params: params.collect::<Result<_>>()?,
@@ -65,23 +65,9 @@ impl SessionBuffers {
     }
 }
 
-/// The bind groups of one layer's products.
-#[derive(Debug)]
-pub(super) struct LayerBindGroups {
-    pub(super) in_proj: wgpu::BindGroup,
-    /// `matvec_gate`'s when the gate is fused ([`SessionBindGroups::gate`]), else
-    /// `matvec`'s over the mixer's output y.
-    pub(super) out_proj: wgpu::BindGroup,
-    pub(super) fc1: wgpu::BindGroup,
-    pub(super) fc2: wgpu::BindGroup,
-}
-
 /// The bind groups of a session's token step.
 #[derive(Debug)]
 pub(super) struct SessionBindGroups {
-    /// Layer 0's in_proj binds the embedding table as its input, the residual stream
-    /// as `side` and the token ids as `zacc` (FLAG_EMBED).
-    pub(super) layers: Vec<LayerBindGroups>,
     pub(super) lm_head: wgpu::BindGroup,
     /// `[mode, arena row stride]` when out_proj computes the gate itself (one channel
     /// group, and a method whose y needs no kernel of its own); None: the mixer's gate
@@ -91,54 +77,17 @@ pub(super) struct SessionBindGroups {
 
 impl SessionBindGroups {
     /// The bind groups over `buf`, with out_proj computing the gate itself where
-    /// `fused` says it can.
+    /// `fused` says it can (the blocks' own are theirs: `block.rs`).
     pub(super) fn new(
         m: &ModelInner,
         buf: &SessionBuffers,
         fused: Option<FusableGate<'_>>,
     ) -> Self {
         let (ctx, dk) = (&m.ctx, &m.dense);
-        let layers = (0..m.layers.len())
-            .map(|l| Self::layer(m, buf, fused.as_ref(), l))
-            .collect();
         let lm_head = [&m.ln_f, &buf.x, &buf.logits, &buf.hidden, &m.zero];
         SessionBindGroups {
-            layers,
             lm_head: bind_matvec(ctx, &dk.matvec_norm, &m.lm_head, lm_head),
             gate: fused.map(|g| [g.mode, g.chans]),
-        }
-    }
-
-    /// Layer `l`'s bind groups. Matvec bindings: w4, vecs, input, dst, side, zacc;
-    /// `xn` and `zero` fill the second outputs and z_acc where a kernel does not use
-    /// them.
-    fn layer(
-        m: &ModelInner,
-        buf: &SessionBuffers,
-        fused: Option<&FusableGate<'_>>,
-        l: usize,
-    ) -> LayerBindGroups {
-        let (ctx, dk, w) = (&m.ctx, &m.dense, &m.layers[l]);
-        let bind = |k: &Kernel, mat: &Matrix, b: [&wgpu::Buffer; 3]| {
-            bind_matvec(ctx, k, mat, [b[0], b[1], b[2], &buf.xn, &m.zero])
-        };
-        let (x, u) = (&buf.x, &buf.u_ring[l]);
-        LayerBindGroups {
-            in_proj: if l == 0 {
-                let embed = [&w.vecs, &m.embed, u, x, &buf.tokens];
-                bind_matvec(ctx, &dk.matvec_norm, &w.in_proj_w, embed)
-            } else {
-                bind(&dk.matvec_norm, &w.in_proj_w, [&w.vecs, x, u])
-            },
-            out_proj: match fused {
-                Some(g) => {
-                    let gate = [&buf.params[l], u, x, g.v_hist, g.z_acc];
-                    bind_matvec(ctx, &dk.matvec_gate, &w.out_proj_w, gate)
-                }
-                None => bind(&dk.matvec, &w.out_proj_w, [&w.vecs, &buf.y, x]),
-            },
-            fc1: bind(&dk.matvec_norm, &w.fc1_w, [&w.vecs, x, &buf.mlp]),
-            fc2: bind(&dk.matvec, &w.fc2_w, [&w.vecs, &buf.mlp, x]),
         }
     }
 }
@@ -151,10 +100,11 @@ type PerLayer = Vec<Vec<f32>>;
 /// filter ([`crate::mixer::layer_params`]).
 pub(super) fn filters_and_params(m: &ModelInner, len: usize) -> Result<(PerLayer, PerLayer)> {
     let d = m.model.config.d_model;
-    let mut filters = Vec::with_capacity(m.model.layers.len());
-    let mut params = Vec::with_capacity(m.model.layers.len());
-    for (l, lw) in m.model.layers.iter().enumerate() {
-        let k = m.model.filter(l, len)?;
+    let layers = m.model.long_conv_layers();
+    let mut filters = Vec::with_capacity(layers.len());
+    let mut params = Vec::with_capacity(layers.len());
+    for l in layers {
+        let (k, lw) = (m.model.filter(l, len)?, &m.model.layers[l]);
         let short = (&lw.short_w[..], &lw.short_b[..]);
         params.push(crate::mixer::layer_params(
             d,

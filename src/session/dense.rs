@@ -295,6 +295,7 @@ impl Matvec {
 
 /// The products of a layer and lm_head with the parameters that do not depend on the
 /// position; the token step and the prefill fill in where they read and write.
+#[derive(Debug)]
 pub(crate) struct Products {
     /// in_proj with norm1 in front (output offset to fill in).
     pub(crate) in_proj: Matvec,

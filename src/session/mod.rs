@@ -7,23 +7,29 @@
 //! - `dense`: the embedding and matrix-product kernels and their parameters;
 //! - `plan`: the memory plan and the sizing checks ([`SessionMemory`], [`session_len`]);
 //! - `options`: [`SessionOptions`];
-//! - this file: [`Session`]: feeding tokens, the prefill, one token's forward pass,
-//!   reading logits and hidden states back;
+//! - `block`: the interface the session drives for each block of the model, and
+//!   `hyena`: the Hyena block;
+//! - this file: [`Session`]: feeding tokens, the prefill, one token's forward pass
+//!   (the blocks in order, then the mixer's tiles), reading logits and hidden states
+//!   back;
 //! - `generation`: the generation stream ([`Generation`]); `batch`: B > 1 sequences.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Counts, Kernel, ParamArena, Step, MAX_ROWS};
+use crate::gpu::{Counts, ParamArena, Step, MAX_ROWS};
 use crate::mixer::{Method, Mixer, MixerIo};
 use crate::sampling::GpuSampler;
+use block::{Block, BlockCx, PromptRows};
 use buffers::{filters_and_params, SessionBindGroups, SessionBuffers};
 pub(crate) use dense::EmbedParams;
-use dense::{bind_matvec, Matvec, Product, Products, FLAG_EMBED, FLAG_ROWS};
-use weights::{Matrix, ModelInner};
+use dense::{bind_matvec, Matvec, Product, Products};
+use weights::ModelInner;
 
 mod batch;
+mod block;
 mod buffers;
 mod dense;
 mod generation;
+mod hyena;
 mod options;
 mod plan;
 mod score;
@@ -48,7 +54,12 @@ pub struct Session {
     /// The per-dispatch parameters, lent to one [`Step`] at a time (a `RefCell` so that
     /// the step can hold it while the session records into it).
     arena: std::cell::RefCell<ParamArena>,
+    /// The long-convolution engine of the blocks that have one.
     mixer: Mixer,
+    /// The model's blocks, in order.
+    blocks: Vec<Box<dyn Block>>,
+    /// The dense products' parameters for this session's B sequences.
+    products: Products,
     /// Activations, token ids, rings and the mixer's per-layer parameters.
     buf: SessionBuffers,
     /// Reused for reading one position's logits back every token.
@@ -93,9 +104,11 @@ impl Session {
         drop(params);
         let mixer = Self::new_mixer(m, &opts, &buf, filters, &memory)?;
         let bg = SessionBindGroups::new(m, &buf, mixer.fusable_gate());
+        let blocks = block::blocks(m, &buf, mixer.fusable_gate().as_ref());
         let (b, vp) = (opts.batch, c.padded_vocab());
+        let per_block: usize = blocks.iter().map(|k| k.dispatches_per_token()).sum();
         let per_token =
-            7 * c.n_layer + 4 + b * GpuSampler::MAX_DISPATCHES + mixer.dispatches_per_token();
+            per_block + 4 + b * GpuSampler::MAX_DISPATCHES + mixer.dispatches_per_token();
         let slots = per_token * opts.tokens_per_submit.max(1);
         let sample = [&buf.logits, &buf.tokens, &buf.drawn, &buf.scratch];
         let session = Session {
@@ -103,6 +116,8 @@ impl Session {
             pos: 0,
             arena: ParamArena::new(ctx, &m.dense.matvec.param_layout, slots).into(),
             mixer,
+            blocks,
+            products: Products::new(c, bg.gate, b),
             staging: ctx.staging_buffer((b * vp) as u64 * 4),
             bg,
             memory,
@@ -295,19 +310,7 @@ impl Session {
         let c = &m.model.config;
         let b = self.opts.batch;
         let (d, di) = (c.d_model, c.d_inner);
-        // Filter taps k[1 .. P) are all the prompt's convolution reads.
-        let filters = (0..c.n_layer)
-            .map(|l| {
-                Ok(m.model
-                    .filter(l, p)?
-                    .into_iter()
-                    .map(|v| v as f32)
-                    .collect())
-            })
-            .collect::<Result<Vec<Vec<f32>>>>()?;
-        let filters = per_sequence(filters, b);
-        let conv = self.mixer.prefill_conv(&m.mixer, &filters, p)?;
-        drop(filters);
+        let conv = self.prompt_conv(p)?;
         let act = |name: &str, n: usize| ctx.buffer_zeroed(name, (n * b) as u64 * 4);
         let (x_all, u_all, a_all) = (
             act("prefill x", p * d)?,
@@ -316,12 +319,15 @@ impl Session {
         );
         let dk = &m.dense;
         let rows_per = (p * b).div_ceil(MAX_ROWS);
-        let capacity =
-            1 + c.n_layer * 6 * rows_per + 2 * rows_per + self.mixer.prefill_dispatches(p);
+        let per_block: usize = self
+            .blocks
+            .iter()
+            .map(|k| k.prefill_dispatches(rows_per))
+            .sum();
+        let capacity = 1 + per_block + 2 * rows_per + self.mixer.prefill_dispatches(p);
         let mut arena = ParamArena::new(&ctx, &dk.matvec.param_layout, capacity);
         ctx.queue
             .write_buffer(&self.buf.tokens, 0, bytemuck::cast_slice(ids));
-        let pr = Products::new(c, self.bg.gate, b);
         let mut step = Step::new(&ctx, &mut arena).counted(&self.counts);
         let embed = dk.embed.bind(&ctx, &[&m.embed, &self.buf.tokens, &x_all]);
         let threads = (p * b * d) as u64;
@@ -332,135 +338,102 @@ impl Session {
             ..Default::default()
         };
         step.dispatch(&dk.embed, &embed, &words, threads.div_ceil(256) as u32)?;
-        let rows = [&x_all, &u_all, &a_all];
-        for l in 0..m.layers.len() {
-            // Each layer in a compute pass of its own, with the ring copies after it.
+        let prompt = PromptRows {
+            len: p,
+            x: &x_all,
+            u: &u_all,
+            mlp: &a_all,
+            conv: conv.as_ref(),
+        };
+        let cx = self.block_cx();
+        for block in &self.blocks {
+            // Each block in a compute pass of its own (with its copies after it).
             step.end_pass();
-            self.record_prefill_layer(&mut step, l, rows, (conv.as_ref(), p))?;
-            // The token steps after the prompt read u at P-1 and P-2 from the ring.
-            let row = (3 * d * b) as u64 * 4;
-            for t in p.saturating_sub(3)..p {
-                let (src, dst) = (t as u64 * row, (t % 3) as u64 * row);
-                step.encoder()
-                    .copy_buffer_to_buffer(&u_all, src, &self.buf.u_ring[l], dst, row);
-            }
+            block.record_prefill(&cx, &mut step, &prompt)?;
         }
-        {
-            let lm_bind = [&m.ln_f, &x_all, &self.buf.logits, &self.buf.hidden, &m.zero];
-            let lm_bind = bind_matvec(&ctx, &dk.matvec_norm, &m.lm_head, lm_bind);
-            // The kept logit rows are a ring: at most two contiguous pieces.
-            let rows = self.opts.logit_rows;
-            let mut t = p.saturating_sub(rows);
-            while t < p {
-                let n = (rows - t % rows).min(p - t);
-                let r = (t % rows * b) as u32;
-                let lm = Matvec {
-                    in_off: (t * b * d) as u32,
-                    out_off: r * pr.lm_head.n,
-                    side_off: r * d as u32,
-                    ..pr.lm_head
-                };
-                lm.record_rows(&mut step, dk.rows(Product::Norm), &lm_bind, n * b)?;
-                t += n;
-            }
-            self.mixer.record_prefill_tiles(&mut step, &m.mixer, p)?;
-        }
+        self.record_prompt_logits(&mut step, &x_all, p)?;
+        self.mixer.record_prefill_tiles(&mut step, &m.mixer, p)?;
         step.submit();
         self.pos = p;
         ctx.take_errors()
     }
 
-    /// Layer `l` of a prefill of `p` positions over the prompt's activations
-    /// `[x, u, mlp]` (`[P][D]`, `[P][3D]`, `[P][D_inner]`): in_proj, every v_t, the
-    /// prompt's convolution (flash), out_proj with the gate, fc1, fc2.
-    fn record_prefill_layer(
+    /// The long convolutions of a prompt of `p` positions by FFT (flash), from the
+    /// filter taps k[1 .. P), all they read.
+    fn prompt_conv(&self, p: usize) -> Result<Option<crate::mixer::PrefillConv>> {
+        let m = &self.model.inner;
+        let filters = m.model.long_conv_layers().into_iter().map(|l| {
+            let k = m.model.filter(l, p)?;
+            Ok(k.into_iter().map(|v| v as f32).collect())
+        });
+        let filters = filters.collect::<Result<Vec<Vec<f32>>>>()?;
+        let filters = per_sequence(filters, self.opts.batch);
+        self.mixer.prefill_conv(&m.mixer, &filters, p)
+    }
+
+    /// lm_head (with ln_f) over the prompt's positions whose logits are kept, from
+    /// the residual rows `x_all` `[P][B][D]`.
+    fn record_prompt_logits(
         &self,
         step: &mut Step<'_>,
-        l: usize,
-        [x_all, u_all, a_all]: [&wgpu::Buffer; 3],
-        (conv, p): (Option<&crate::mixer::PrefillConv>, usize),
+        x_all: &wgpu::Buffer,
+        p: usize,
     ) -> Result<()> {
         let m = &self.model.inner;
-        let (ctx, dk, w) = (&m.ctx, &m.dense, &m.layers[l]);
-        let missing = || Error::gpu("prefill needs the fused gate");
-        let fused = self.mixer.fusable_gate().ok_or_else(missing)?;
-        let b = self.opts.batch;
-        let pr = Products::new(&m.model.config, self.bg.gate, b);
-        let bind = |k: &Kernel, w: &Matrix, b: [&wgpu::Buffer; 3]| {
-            bind_matvec(ctx, k, w, [b[0], b[1], b[2], &self.buf.xn, &m.zero])
-        };
-        // A row per position and sequence.
-        let rows = p * b;
-        let in_proj = bind(&dk.matvec_norm, &w.in_proj_w, [&w.vecs, x_all, u_all]);
-        pr.in_proj
-            .record_rows(step, dk.rows(Product::Norm), &in_proj, rows)?;
-        let mut gate = pr.out_gate(l, 0).ok_or_else(missing)?;
-        gate.flags |= FLAG_ROWS;
-        // gate_rows writes every v_t for the convolution; out_proj's gate reads z.
-        let gate_bufs = [&self.buf.params[l], u_all, x_all, fused.v_hist, fused.z_acc];
-        let v_bind = bind_matvec(ctx, &dk.gate_rows, &w.out_proj_w, gate_bufs);
-        let v_groups = (m.model.config.d_model as u32).div_ceil(64);
-        gate.record_grid(step, &dk.gate_rows, &v_bind, (v_groups, 1), rows)?;
-        if let Some(conv) = conv {
-            // Mixer layers l·B .. (l + 1)·B: layer l of every sequence.
-            let layers = l * b..(l + 1) * b;
-            self.mixer
-                .record_prefill_conv(step, &m.mixer, conv, layers)?;
+        let (ctx, dk, pr) = (&m.ctx, &m.dense, &self.products);
+        let (b, d) = (self.opts.batch, m.model.config.d_model);
+        let lm_bind = [&m.ln_f, x_all, &self.buf.logits, &self.buf.hidden, &m.zero];
+        let lm_bind = bind_matvec(ctx, &dk.matvec_norm, &m.lm_head, lm_bind);
+        // The kept logit rows are a ring: at most two contiguous pieces.
+        let rows = self.opts.logit_rows;
+        let mut t = p.saturating_sub(rows);
+        while t < p {
+            let n = (rows - t % rows).min(p - t);
+            let r = (t % rows * b) as u32;
+            let lm = Matvec {
+                in_off: (t * b * d) as u32,
+                out_off: r * pr.lm_head.n,
+                side_off: r * d as u32,
+                ..pr.lm_head
+            };
+            lm.record_rows(step, dk.rows(Product::Norm), &lm_bind, n * b)?;
+            t += n;
         }
-        let out_bind = bind_matvec(ctx, &dk.matvec_gate, &w.out_proj_w, gate_bufs);
-        gate.record_rows(step, dk.rows(Product::Gate), &out_bind, rows)?;
-        let fc1 = bind(&dk.matvec_norm, &w.fc1_w, [&w.vecs, x_all, a_all]);
-        pr.fc1
-            .record_rows(step, dk.rows(Product::Norm), &fc1, rows)?;
-        let fc2 = bind(&dk.matvec, &w.fc2_w, [&w.vecs, a_all, x_all]);
-        pr.fc2
-            .record_rows(step, dk.rows(Product::Plain), &fc2, rows)
+        Ok(())
+    }
+
+    /// What the blocks' recording borrows from the session.
+    fn block_cx(&self) -> BlockCx<'_> {
+        BlockCx {
+            model: &self.model.inner,
+            buf: &self.buf,
+            mixer: &self.mixer,
+            products: &self.products,
+            batch: self.opts.batch,
+        }
     }
 
     /// Records the whole forward pass of position `t` (its token id is already in the
-    /// tokens buffer), then the flash tile of step `t`: with the gate fused, four
-    /// matvec dispatches per layer (in_proj with norm1, out_proj with the gate, fc1 with
-    /// norm2, fc2) and the embedding and lm_head (with ln_f) around them.
+    /// tokens buffer): the blocks in order, lm_head (with ln_f), then the flash tile
+    /// of step `t`.
     fn record_token(&self, step: &mut Step<'_>, t: usize) -> Result<()> {
         let m = &self.model.inner;
         let c = &m.model.config;
         let (d, vp) = (c.d_model as u32, c.padded_vocab() as u32);
         let b = self.opts.batch;
+        let cx = self.block_cx();
+        for block in &self.blocks {
+            block.record_token(&cx, step, t)?;
+        }
         // Row of the logits ring; each holds the B sequences' rows.
         let row = (t % self.opts.logit_rows * b) as u32;
-        let dk = &m.dense;
-        let pr = Products::new(c, self.bg.gate, b);
-        let slot = (t % 3 * b) as u32;
-        for (l, bg) in self.bg.layers.iter().enumerate() {
-            let mut in_proj = Matvec {
-                out_off: slot * 3 * d,
-                ..pr.in_proj
-            };
-            if l == 0 {
-                // The embedding lookup of position t, fused in (FLAG_EMBED).
-                in_proj.flags |= FLAG_EMBED;
-                in_proj.t = t as u32;
-            }
-            in_proj.record_with(step, (dk, Product::Norm), &bg.in_proj, b)?;
-            // Who computes the gate is the mixer's decision (Mixer::gate), which bg.gate
-            // and so pr.out_gate follow.
-            if let Some(gate) = pr.out_gate(l, t) {
-                gate.record_with(step, (dk, Product::Gate), &bg.out_proj, b)?;
-                self.mixer.record_layer(step, &m.mixer, l, t)?;
-            } else {
-                self.mixer.record_layer(step, &m.mixer, l, t)?;
-                pr.out_proj.record(step, &dk.matvec, &bg.out_proj)?;
-            }
-            pr.fc1.record_with(step, (dk, Product::Norm), &bg.fc1, b)?;
-            pr.fc2.record_with(step, (dk, Product::Plain), &bg.fc2, b)?;
-        }
         let lm_head = Matvec {
             out_off: row * vp,
             side_off: row * d,
-            ..pr.lm_head
+            ..self.products.lm_head
         };
         let bind = &self.bg.lm_head;
-        lm_head.record_with(step, (dk, Product::Norm), bind, b)?;
+        lm_head.record_with(step, (&m.dense, Product::Norm), bind, b)?;
         self.mixer.record_tiles(step, &m.mixer, t)
     }
 
