@@ -102,10 +102,10 @@ fn mix_quad(c: u32, i: u32, v: vec4<f32>) -> vec4<f32> {
         let lags = min(GATE_LAGS, p.t);
         let row = p.chans / 4u;
         for (var j = 1u; j <= lags; j++) {
-            z += r1q[((12u + j) * p.d + c) / 4u] * w0q[i - j * row];
+            z += r1q[((MP_TAPS - 1u + j) * p.d + c) / 4u] * w0q[i - j * row];
         }
     }
-    return z + r1q[(12u * p.d + c) / 4u] * v;
+    return z + r1q[(MP_DIAG * p.d + c) / 4u] * v;
 }
 
 // lazy: the direct causal sum at step t, one thread per channel (no barriers; threads
@@ -126,7 +126,7 @@ fn lazy(@builtin(global_invocation_id) gid: vec3<u32>) {
         s1 += r1[(p.t - i - 1u) * C + g] * r0[(i + 1u) * C + g];
     }
     if i < p.t { s0 += r1[(p.t - i) * C + g] * r0[i * C + g]; }
-    let z = s0 + s1 + r2[12u * p.d + c] * r0[p.t * C + g];
+    let z = s0 + s1 + r2[MP_DIAG * p.d + c] * r0[p.t * C + g];
     w1[c] = z * w0[c];
 }
 

@@ -70,8 +70,8 @@ fn lazy4(@builtin(local_invocation_id) lid: vec3<u32>,
     var sum = vec4<f32>(0.0);
     for (var j = 0u; j < LAZY_SLICES; j++) { sum += part[(slice * LAZY_SLICES + j) * LAZY_LANES + lane]; }
     let c = p.c0 + 4u * quad;
-    let dg = vec4<f32>(prm[12u * p.d + c], prm[12u * p.d + c + 1u],
-                       prm[12u * p.d + c + 2u], prm[12u * p.d + c + 3u]);
+    let dg = vec4<f32>(prm[MP_DIAG * p.d + c], prm[MP_DIAG * p.d + c + 1u],
+                       prm[MP_DIAG * p.d + c + 2u], prm[MP_DIAG * p.d + c + 3u]);
     let z = sum + dg * vtap(p.t * (p.chans / 4u) + p.col0 / 4u + quad);
     for (var j = 0u; j < 4u; j++) { y[c + j] = z[j] * x0[c + j]; }
 }

@@ -29,7 +29,8 @@ pub(super) const GATE_ENTRIES: [&str; 4] = ["gate", "gate4", "bench_step", "benc
 /// The full source of the mixer kernels: parameter block, gate functions, then kernels
 /// (the gates' parameters behind [`gpu::unfoldable_params`]).
 pub fn mixer_source(textures: bool) -> String {
-    let source = format!("{MIXER_PARAMS_WGSL}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}");
+    let layout = super::layout_wgsl();
+    let source = format!("{MIXER_PARAMS_WGSL}\n{layout}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}");
     let source = gpu::unfoldable_params(&source, &GATE_ENTRIES);
     if !textures {
         return source;
@@ -42,7 +43,8 @@ pub fn mixer_source(textures: bool) -> String {
 /// `textures`, the v history (which `gate4` writes) and the filter taps are
 /// [`gpu::LinearTexture`]s rather than buffers.
 pub fn mixer_vec4_source(textures: bool) -> String {
-    let source = format!("{MIXER_PARAMS_WGSL}\n{MIXER_VEC4_WGSL}");
+    let layout = super::layout_wgsl();
+    let source = format!("{MIXER_PARAMS_WGSL}\n{layout}\n{MIXER_VEC4_WGSL}");
     if !textures {
         return source;
     }

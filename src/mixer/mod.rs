@@ -332,16 +332,46 @@ pub const GATE_TILE_MAX: usize = GATE_LAGS.div_ceil(2);
 // sides up to GATE_TILE_MAX, which are never dispatched (and at least lag 1).
 const _: () = assert!(GATE_LAGS >= 1 && 2 * GATE_TILE_MAX - 1 <= GATE_LAGS);
 
-/// Length of a layer's mixer parameters for width `d`:
+/// The layout of a layer's mixer parameters, the one definition of it: where each part
+/// starts, in units of D,
 /// `[short_w 9D | short_b 3D | diag D | k_1 .. k_K (K·D, lag-major) | out_proj b D]`
-/// (`gate_lib.wgsl`), with K = [`GATE_LAGS`].
+/// with K = [`GATE_LAGS`]. [`layer_params`] packs it; the shaders read it through the
+/// `MP_*` constants [`layout_wgsl`] declares from these.
+pub(crate) mod offsets {
+    use super::GATE_LAGS;
+    /// The short conv's weights `[3D][3]`.
+    pub(crate) const SHORT_W: usize = 0;
+    /// The short conv's bias `[3D]`.
+    pub(crate) const SHORT_B: usize = 9;
+    /// The diagonal term k[0] + filter bias `[D]`.
+    pub(crate) const DIAG: usize = 12;
+    /// The gate's taps k_1 .. k_K, `[K][D]`.
+    pub(crate) const TAPS: usize = 13;
+    /// out_proj's bias `[D]` (read by the fused gate + out_proj kernel).
+    pub(crate) const OUT_BIAS: usize = TAPS + GATE_LAGS;
+    /// The whole block.
+    pub(crate) const LEN: usize = OUT_BIAS + 1;
+}
+
+/// The WGSL declarations of the mixer parameters' layout (`offsets`) that the gate
+/// functions (`gate_lib.wgsl`) and the mixer kernels read it through, in units of D.
+pub(crate) fn layout_wgsl() -> String {
+    format!(
+        "const MP_SHORT_B: u32 = {}u;\nconst MP_DIAG: u32 = {}u;\nconst MP_TAPS: u32 = {}u;",
+        offsets::SHORT_B,
+        offsets::DIAG,
+        offsets::TAPS
+    )
+}
+
+/// Length of a layer's mixer parameters for width `d` (their layout: `mixer::offsets`).
 pub const fn mixer_params_len(d: usize) -> usize {
-    (14 + GATE_LAGS) * d
+    offsets::LEN * d
 }
 
 /// Offset of the out_proj bias in a layer's mixer parameters ([`mixer_params_len`]).
 pub const fn mixer_params_bias_off(d: usize) -> usize {
-    (13 + GATE_LAGS) * d
+    offsets::OUT_BIAS * d
 }
 
 /// One layer's mixer parameters in the layout of [`mixer_params_len`], the one place
@@ -358,13 +388,24 @@ pub fn layer_params(
     diag_bias: &[f32],
     out_bias: &[f32],
 ) -> Vec<f32> {
-    let mut p: Vec<f32> = Vec::with_capacity(mixer_params_len(d));
-    p.extend_from_slice(short.0);
-    p.extend_from_slice(short.1);
-    p.extend((0..d).map(|c| (k[c * len] + diag_bias[c] as f64) as f32));
+    let diag: Vec<f32> = (0..d)
+        .map(|c| (k[c * len] + diag_bias[c] as f64) as f32)
+        .collect();
     // k[1 ..= GATE_LAGS], which the gate applies to v_{t-j} (gate_lib.wgsl).
-    p.extend(gate_taps(k, d, len).iter().map(|&v| v as f32));
-    p.extend_from_slice(out_bias);
+    let taps: Vec<f32> = gate_taps(k, d, len).into_iter().map(|v| v as f32).collect();
+    let parts: [(usize, &[f32]); 5] = [
+        (offsets::SHORT_W, short.0),
+        (offsets::SHORT_B, short.1),
+        (offsets::DIAG, &diag),
+        (offsets::TAPS, &taps),
+        (offsets::OUT_BIAS, out_bias),
+    ];
+    let mut p: Vec<f32> = Vec::with_capacity(mixer_params_len(d));
+    for (at, values) in parts {
+        debug_assert_eq!(p.len(), at * d, "mixer parameters out of layout");
+        p.extend_from_slice(values);
+    }
+    debug_assert_eq!(p.len(), mixer_params_len(d));
     p
 }
 

@@ -44,7 +44,8 @@ pub(crate) const ONE_ROW_WG: u32 = 32;
 /// workgroup taking `rows` rows (1, or [`PREFILL_ROWS`]): gate functions, then kernels
 /// (with `enable f16;` and f16 weight loads for F16 in buffers).
 pub fn matvec_source(format: WeightFormat, storage: WeightStorage, rows: u32) -> String {
-    let source = format!("{GATE_LIB_WGSL}\n{MATVEC_WGSL}");
+    let layout = crate::mixer::layout_wgsl();
+    let source = format!("{layout}\n{GATE_LIB_WGSL}\n{MATVEC_WGSL}");
     let source = set_const(&source, ONE_ROW, &format!("const ROWS: u32 = {rows}u;"));
     let wg = if rows == 1 { ONE_ROW_WG } else { 64 };
     let source = set_const(
