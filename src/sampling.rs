@@ -10,13 +10,13 @@ use crate::gpu::{param_block, Access, GpuContext, Kernel, Step};
 use crate::shaders::Shader;
 
 /// WGSL source of the GPU sampler.
-pub const SAMPLING_WGSL: &str = include_str!("../shaders/sampling.wgsl");
+pub(crate) const SAMPLING_WGSL: &str = include_str!("../shaders/sampling.wgsl");
 
 /// The GPU sampler: one workgroup per token picks the next id by [`sample`]'s rule (in
 /// f32) from a logits row on the device and writes it where the next position's
 /// embedding reads it, so generation needs no CPU round trip per token.
 #[derive(Debug)]
-pub struct GpuSampler {
+pub(crate) struct GpuSampler {
     greedy: Kernel,
     rank: Kernel,
     top_p: Kernel,
@@ -25,19 +25,19 @@ pub struct GpuSampler {
 
 /// Where one draw reads and writes (element offsets in the bound buffers).
 #[derive(Clone, Copy, Debug)]
-pub struct Draw {
+pub(crate) struct Draw {
     /// Offset of the logits row.
-    pub row_off: u32,
+    pub(crate) row_off: u32,
     /// Position of the new token: the draw's counter.
-    pub pos: u32,
+    pub(crate) pos: u32,
     /// Slot of the new token in the tokens buffer (`pos` for one sequence,
     /// `pos * B + b` for sequence b of a batched session).
-    pub tok_idx: u32,
+    pub(crate) tok_idx: u32,
     /// Slot of the id in the read-back buffer.
-    pub out_idx: u32,
+    pub(crate) out_idx: u32,
     /// Sequence row of the draw: part of the draw's key (0 for a session's sequences,
     /// which take their own seeds instead).
-    pub row: u32,
+    pub(crate) row: u32,
 }
 
 param_block! {

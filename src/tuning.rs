@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// Tile sides measured, smallest first (measuring stops once the FFT has won twice in a
 /// row: the direct tile grows as U^2, the FFT tile as U log U). Sides up to
-/// [`crate::mixer::GATE_TILE_MAX`] are never dispatched (the gate adds their pairs).
+/// half the gate's lags (8) are never dispatched (the gate adds their pairs).
 pub const CANDIDATES: [usize; 6] = [16, 32, 64, 128, 256, 512];
 const _: () = assert!(CANDIDATES[0] > crate::mixer::GATE_TILE_MAX);
 /// Channels of the measurement (four layers of 128, or one of 512).

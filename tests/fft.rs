@@ -346,11 +346,15 @@ fn invalid_sizes_are_errors() {
         let mut step = Step::new(&ctx, &mut arena);
         let small = ctx.buffer_zeroed("small", 16).unwrap();
         for scratch in [&buf, &small] {
-            let r = plan.encode(&ctx, &mut step, &buf, scratch, 1, Direction::Forward);
+            let r = plan
+                .bind(&ctx, &buf, scratch)
+                .and_then(|b| plan.encode_bound(&mut step, &b, 1, Direction::Forward));
             assert!(matches!(r, Err(flashconv::Error::Input(_))), "{r:?}");
         }
         // data too small for the batch
-        let r = plan.encode(&ctx, &mut step, &buf, &buf, 2, Direction::Forward);
+        let r = plan
+            .bind(&ctx, &buf, &buf)
+            .and_then(|b| plan.encode_bound(&mut step, &b, 2, Direction::Forward));
         assert!(r.is_err());
     }
     // a length that is not a multiple of n

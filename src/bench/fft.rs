@@ -19,15 +19,15 @@ pub struct FftBenchResult {
     /// The radix of each pass, in order.
     pub radices: Vec<usize>,
     /// Seconds per batch on the GPU (best of the rounds, submit and wait included),
-    /// recorded with [`crate::fft::FftPlan::encode_into`] from a staged plan: through a
-    /// texture on CPU adapters (see `staged`).
+    /// recorded from a staged plan: on CPU adapters each pass reads its input through a
+    /// texture (see `staged`).
     pub gpu_seconds: f64,
     /// GPU throughput, counting 5 N log2 N flops per transform.
     pub gpu_gflops: f64,
     /// Whether `gpu_seconds` staged every pass through a texture (CPU adapters).
     pub staged: bool,
     /// Seconds per batch with the plain passes in one compute pass
-    /// ([`crate::fft::FftPlan::encode_bound`], what the mixer's tiles record), timed in
+    /// (what the mixer's tiles record), timed in
     /// the same rounds.
     pub in_pass_seconds: f64,
     /// Seconds per batch for single-threaded rustfft (f32) on this machine's CPU.
@@ -57,7 +57,7 @@ pub struct FftBenchReport {
 /// Batched complex FFT throughput on the GPU next to single-threaded rustfft on the
 /// CPU, for each size in `sizes` with `elements / N` transforms per batch (at least 1),
 /// the same random data for both; passes of radix at most 2^`max_radix_log2` where
-/// given ([`crate::fft::FftPlanner::set_max_radix_log2`]), else the planner's choice.
+/// given, else the planner's choice.
 /// `progress` receives each finished size.
 pub fn fft_throughput(
     ctx: &GpuContext,

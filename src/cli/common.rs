@@ -34,7 +34,7 @@ pub(crate) fn fft_min_tile(ctx: &GpuContext, arg: Option<usize>, method: Method)
         return Ok(u);
     }
     if method != Method::Flash {
-        return Ok(flashconv::mixer::DEFAULT_FFT_MIN_TILE);
+        return Ok(flashconv::session::DEFAULT_FFT_MIN_TILE);
     }
     let tuned = flashconv::tuning::fft_min_tile(ctx, |path| {
         let place = path.map_or("not cached: no cache directory".into(), |p| {

@@ -4,7 +4,7 @@
 use super::common::device;
 use clap::Args;
 use flashconv::session::WeightStorage;
-use flashconv::{gpu, Config, Model, Result};
+use flashconv::{device, Config, Model, Result};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -33,8 +33,8 @@ pub(crate) struct RandomArgs {
 }
 
 pub(crate) fn info() -> Result<()> {
-    let instance = gpu::instance_from_env();
-    let adapters = gpu::list_adapters(&instance);
+    let instance = device::instance_from_env();
+    let adapters = device::list_adapters(&instance);
     println!("adapters found: {}", adapters.len());
     for a in &adapters {
         let i = a.get_info();

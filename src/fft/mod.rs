@@ -46,7 +46,9 @@ mod plan;
 #[cfg(test)]
 pub(crate) use plan::FgParams;
 use plan::Pass;
-pub use plan::{fft_blocking, FftBinding, FftPlan};
+#[cfg(any(test, feature = "internals"))]
+pub use plan::fft_blocking;
+pub use plan::{FftBinding, FftPlan};
 
 /// The reusable workgroup FFT (`fft_wg`, `fft_wg_batch`, `fft_sh`, `FFT_WG`).
 pub const FFT_LIB_WGSL: &str = include_str!("../../shaders/fft_lib.wgsl");
@@ -60,10 +62,6 @@ pub const MAX_WG_FFT: usize = 2048;
 
 /// Largest transform size a plan accepts.
 pub const MAX_FFT: usize = 1 << 22;
-
-/// Threads per workgroup of the workgroup transform in [`FFT_LIB_WGSL`] (`FFT_WG` in the
-/// WGSL); the standalone kernels use 64.
-pub const FFT_WG: u32 = 256;
 
 /// Transform direction. Neither direction normalises: inverse(forward(x)) = n·x.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

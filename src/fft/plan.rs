@@ -2,7 +2,9 @@
 //! blocks, bindings over a data and a scratch buffer (staged through a texture on CPU
 //! adapters), and recording them into a [`Step`].
 
-use super::{Direction, FftPlanner, FG_WG};
+use super::{Direction, FG_WG};
+#[cfg(any(test, feature = "internals"))]
+use super::FftPlanner;
 use crate::error::{Error, Result};
 use crate::gpu::{self, param_block, GpuContext, Kernel, ParamArena, Step};
 use std::sync::Arc;
@@ -227,23 +229,6 @@ impl FftPlan {
         }))
     }
 
-    /// Records `batch` transforms of `data` in place: transform b is the complex
-    /// (`vec2<f32>`) elements [b·n, (b+1)·n). Binds `data` and `scratch` for this call
-    /// ([`FftPlan::bind`] says what they must be); where the same buffers are
-    /// transformed again, bind once and use [`FftPlan::encode_bound`].
-    pub fn encode(
-        &self,
-        ctx: &GpuContext,
-        step: &mut Step<'_>,
-        data: &wgpu::Buffer,
-        scratch: &wgpu::Buffer,
-        batch: u32,
-        dir: Direction,
-    ) -> Result<()> {
-        let binding = self.bind(ctx, data, scratch)?;
-        self.encode_bound(step, &binding, batch, dir)
-    }
-
     /// Records `batch` transforms over the buffers of `binding` (made by this plan's
     /// [`FftPlan::bind`]) into the step's open compute pass. Pushes
     /// [`FftPlan::passes`] parameter slots onto the step's arena.
@@ -392,7 +377,9 @@ impl FftBinding {
 }
 
 /// Uploads `data` (`data.len() / n` transforms of size `n`), transforms it on the GPU
-/// (with a staged plan, [`FftPlanner::plan_staged`]) and reads the result back, blocking.
+/// (with a staged plan, [`FftPlanner::plan_staged`]) and reads the result back, blocking
+/// (for the tests).
+#[cfg(any(test, feature = "internals"))]
 pub fn fft_blocking(
     ctx: &GpuContext,
     planner: &mut FftPlanner,

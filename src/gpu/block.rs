@@ -1,11 +1,13 @@
 //! Typed parameter blocks: every WGSL parameter struct a runtime kernel reads has a
 //! `#[repr(C)]` `bytemuck::Pod` twin in Rust, declared with `param_block!`, which also
-//! lists its fields' names and byte offsets ([`ParamBlock::fields`]); a CPU test checks
+//! lists its fields' names and byte offsets (`ParamBlock::fields`); a CPU test checks
 //! them against naga's layout of the shader's struct, so the two cannot drift apart.
 
 /// A Rust twin of a WGSL parameter struct (one dispatch's block of the
 /// [`ParamArena`](super::ParamArena), at most [`PARAM_WORDS`](super::PARAM_WORDS) words).
-pub trait ParamBlock: bytemuck::Pod {
+/// Only the layout test reads it, so it exists in test builds alone.
+#[cfg(test)]
+pub(crate) trait ParamBlock: bytemuck::Pod {
     /// The struct's name in the shader.
     const WGSL_NAME: &'static str;
     /// Every field as (name, byte offset), in declaration order.
@@ -13,7 +15,7 @@ pub trait ParamBlock: bytemuck::Pod {
 }
 
 /// Declares a parameter block: the struct (`#[repr(C)]`, `Pod`, `Default`) and its
-/// [`ParamBlock`] impl naming the WGSL struct it mirrors. Field names must be the
+/// `ParamBlock` impl naming the WGSL struct it mirrors. Field names must be the
 /// shader's.
 macro_rules! param_block {
     (
@@ -29,6 +31,7 @@ macro_rules! param_block {
             $($(#[$fmeta])* pub(crate) $field: $ty),*
         }
 
+        #[cfg(test)]
         impl $crate::gpu::ParamBlock for $name {
             const WGSL_NAME: &'static str = $wgsl;
             fn fields() -> Vec<(&'static str, usize)> {
@@ -45,7 +48,7 @@ macro_rules! param_block {
 pub(crate) use param_block;
 
 /// The layout naga gives struct `name` of `source` (WGSL), as (size, [(member name,
-/// byte offset)]), for comparing a [`ParamBlock`] with its shader.
+/// byte offset)]), for comparing a `ParamBlock` with its shader.
 #[cfg(test)]
 pub(crate) fn wgsl_struct_layout(source: &str, name: &str) -> Option<(u32, Vec<(String, u32)>)> {
     let module = naga::front::wgsl::parse_str(source).ok()?;

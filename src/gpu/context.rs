@@ -153,7 +153,7 @@ impl GpuContext {
 
     /// Like [`GpuContext::new`] with the device's limits lowered below the adapter's by
     /// `adjust`, e.g. to run as a browser would under WebGPU's default 128 MiB storage
-    /// binding, or to test the channel groups of [`crate::mixer`] with small models.
+    /// binding, or to test the mixer's channel groups with small models.
     /// wgpu enforces the lowered limits.
     pub fn new_with_limits(adjust: impl FnOnce(&mut wgpu::Limits)) -> Result<Self> {
         let instance = instance_from_env();

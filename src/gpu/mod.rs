@@ -9,7 +9,7 @@
 //! The API is async-first: [`GpuContext::new_async`] and [`GpuContext::read_via_async`]
 //! never block, so they run in a browser (wasm32, WebGPU), where the page's event loop
 //! completes buffer mappings. The blocking calls ([`GpuContext::new`],
-//! [`GpuContext::read_via`], ...) are the same futures driven by [`block_on`]: natively
+//! [`GpuContext::read_f32`], ...) are the same futures driven by [`block_on`]: natively
 //! pollster, with the device polled inside the future; on the web a blocking call that
 //! would have to wait returns an error naming the async call to use instead.
 
@@ -31,7 +31,8 @@ mod texture;
 pub(crate) use block::param_block;
 #[cfg(test)]
 pub(crate) use block::wgsl_struct_layout;
-pub use block::ParamBlock;
+#[cfg(test)]
+pub(crate) use block::ParamBlock;
 #[cfg(not(target_arch = "wasm32"))]
 pub use context::list_adapters;
 pub use context::{
@@ -41,7 +42,7 @@ pub use context::{
 pub(crate) use kernel::param_layout;
 pub use kernel::{Access, DeferredKernel, Kernel};
 pub use params::{unfoldable_params, ParamArena, PARAM_WORDS};
-pub use step::{grid, Counts, Step, MAX_ROWS};
+pub use step::{Counts, Step, MAX_ROWS};
 pub use texture::{
     linear_store_wgsl, linear_texture_wgsl, texture_rows, LinearTexture, TEXTURE_WIDTH,
 };

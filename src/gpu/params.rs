@@ -130,7 +130,7 @@ impl ParamArena {
         self.capacity - self.staged.len() / self.stride as usize
     }
 
-    /// Stages one parameter block (a [`ParamBlock`](super::ParamBlock), or plain words
+    /// Stages one parameter block (a `ParamBlock`, or plain words
     /// for a test kernel) and returns its dynamic offset. The rest of the slot, the
     /// second block that every dispatch binds included, is zeros
     /// ([`unfoldable_params`] relies on it).

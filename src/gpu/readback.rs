@@ -45,8 +45,8 @@ impl<T> Future for Oneshot<T> {
 }
 
 impl GpuContext {
-    /// A buffer the CPU can map for reading, of `size` bytes (for [`GpuContext::read_via`]).
-    pub fn staging_buffer(&self, size: u64) -> wgpu::Buffer {
+    /// A buffer the CPU can map for reading, of `size` bytes (for [`GpuContext::read_via_async`]).
+    pub(crate) fn staging_buffer(&self, size: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: size.max(4).div_ceil(4) * 4,
@@ -56,12 +56,12 @@ impl GpuContext {
     }
 
     /// Copies `size` bytes at `offset` of `buf` back to the CPU, waiting for the GPU.
-    pub fn read_bytes(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read_bytes(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
         block_on(self.read_bytes_async(buf, offset, size))
     }
 
     /// [`GpuContext::read_bytes`] without blocking.
-    pub async fn read_bytes_async(
+    pub(crate) async fn read_bytes_async(
         &self,
         buf: &wgpu::Buffer,
         offset: u64,
@@ -71,23 +71,12 @@ impl GpuContext {
             .await
     }
 
-    /// Like [`GpuContext::read_bytes`] through a caller-owned staging buffer (from
-    /// [`GpuContext::staging_buffer`], at least `size` bytes), so a per-token read
-    /// allocates nothing on the GPU.
-    pub fn read_via(
-        &self,
-        buf: &wgpu::Buffer,
-        offset: u64,
-        size: u64,
-        staging: &wgpu::Buffer,
-    ) -> Result<Vec<u8>> {
-        block_on(self.read_via_async(buf, offset, size, staging))
-    }
-
-    /// [`GpuContext::read_via`] without blocking: the copy is submitted and the staging
+    /// Copies `size` bytes at `offset` of `buf` back through a caller-owned staging
+    /// buffer (from [`GpuContext::staging_buffer`], at least `size` bytes), so a
+    /// per-token read allocates nothing on the GPU. The copy is submitted and the staging
     /// buffer mapped; natively the device is polled here, on the web the browser
     /// completes the mapping while the page's event loop runs.
-    pub async fn read_via_async(
+    pub(crate) async fn read_via_async(
         &self,
         buf: &wgpu::Buffer,
         offset: u64,
@@ -124,12 +113,6 @@ impl GpuContext {
 
     /// Reads `count` f32 values starting at element `start` of `buf`.
     pub fn read_f32(&self, buf: &wgpu::Buffer, start: u64, count: u64) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes(buf, start * 4, count * 4)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-
-    /// Reads `count` u32 values starting at element `start` of `buf`.
-    pub fn read_u32(&self, buf: &wgpu::Buffer, start: u64, count: u64) -> Result<Vec<u32>> {
         let bytes = self.read_bytes(buf, start * 4, count * 4)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }

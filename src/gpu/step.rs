@@ -78,6 +78,7 @@ impl<'a> Step<'a> {
     }
 
     /// The open compute pass (one is begun if none is open).
+    #[cfg(any(test, feature = "internals"))]
     pub fn pass(&mut self) -> &mut wgpu::ComputePass<'static> {
         open_pass(&mut self.encoder, &mut self.pass)
     }
@@ -131,7 +132,7 @@ impl<'a> Step<'a> {
     }
 
     /// Records one dispatch of `kernel` with its parameter block `params` (a
-    /// [`ParamBlock`](super::ParamBlock)) over `groups` workgroups.
+    /// `ParamBlock`) over `groups` workgroups.
     pub fn dispatch<P: bytemuck::Pod>(
         &mut self,
         kernel: &Kernel,

@@ -59,14 +59,14 @@ pub fn linear_store_wgsl(binding: u32, var: &str, store: &str) -> String {
 impl GpuContext {
     /// Whether a [`LinearTexture`] of `texels` texels fits this device's texture size
     /// limit.
-    pub fn linear_texture_fits(&self, texels: usize) -> bool {
+    pub(crate) fn linear_texture_fits(&self, texels: usize) -> bool {
         let max = self.limits.max_texture_dimension_2d as usize;
         TEXTURE_WIDTH as usize <= max && texture_rows(texels) <= max
     }
 
     /// Uploads `data` (whole texels of `format`, `rgba32float` or `rgba16float`) as a
     /// [`LinearTexture`], zero past the end of `data` to fill the last row.
-    pub fn linear_texture(
+    pub(crate) fn linear_texture(
         &self,
         label: &str,
         data: &[u8],
@@ -104,7 +104,7 @@ impl GpuContext {
     /// with `textureStore` ([`Access::TextureWrite`](super::Access::TextureWrite), [`linear_store_wgsl`]) and later
     /// dispatches read ([`Access::Texture`](super::Access::Texture), [`linear_texture_wgsl`]): lazy's v history
     /// on CPU adapters.
-    pub fn linear_texture_rw(&self, label: &str, texels: usize) -> Result<LinearTexture> {
+    pub(crate) fn linear_texture_rw(&self, label: &str, texels: usize) -> Result<LinearTexture> {
         let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
         let format = wgpu::TextureFormat::Rgba32Float;
         let texture = self.linear_texture_empty(label, texels, format, usage)?;

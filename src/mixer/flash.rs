@@ -171,19 +171,6 @@ pub struct PrefillConv {
     pub(super) levels: Vec<FftLevel>,
 }
 
-impl PrefillConv {
-    /// Bytes of its spectra and FFT work buffers (freed with it).
-    pub fn bytes(&self, channels: usize) -> u64 {
-        let spectra = 8 * channels as u64 * self.size as u64;
-        let work = if 2 * self.size > MAX_WG_FFT {
-            2 * 16 * channels.div_ceil(2) as u64 * self.size as u64
-        } else {
-            0
-        };
-        spectra + work
-    }
-}
-
 /// Builds the FFT tile levels of one group of a flash session: the sides
 /// U >= `fft_min_tile` that occur in a sequence of length `len`, with their spectra.
 pub(super) fn fft_levels(

@@ -38,14 +38,12 @@ pub(crate) use bench_step::{bench_mixer, smooth_filter};
 pub use flash::PrefillConv;
 #[cfg(test)]
 pub(crate) use flash::TileParams;
-pub use kernels::{
-    mixer_source, mixer_vec4_source, tile_source, MixerKernels, GATE_LIB_WGSL, MIXER_PARAMS_WGSL,
-    MIXER_VEC4_WGSL, MIXER_WGSL, TILE_WGSL,
-};
+pub use kernels::{mixer_source, mixer_vec4_source, tile_source, MixerKernels, GATE_LIB_WGSL};
 pub use plan::{
-    binding_limit, group_buffer_bytes, largest_fft_tile, lazy_texture_bytes, plan_groups,
-    plan_mixer_groups, precomputed_levels, ChannelGroups, MixerMemory,
+    binding_limit, group_buffer_bytes, lazy_texture_bytes, plan_mixer_groups, MixerMemory,
 };
+#[cfg(any(test, feature = "internals"))]
+pub use plan::ChannelGroups;
 
 param_block! {
     /// The parameter block of the mixer kernels (`Params` in `mixer_params.wgsl`).
@@ -93,7 +91,8 @@ pub struct Tiles {
     pub fft_min_tile: usize,
     /// See [`tiling::Spread`].
     pub spread: tiling::Spread,
-    /// See [`MixerIo::spectra_budget`].
+    /// Bytes of filter spectra to precompute (smallest tile sides first); the other
+    /// sides' spectra are computed on the GPU whenever a tile needs them. None: all.
     pub spectra_budget: Option<u64>,
 }
 
@@ -236,10 +235,8 @@ impl Slice {
 pub struct Mixer {
     ctx: GpuContext,
     method: Method,
-    layers: usize,
     d: usize,
     len: usize,
-    fft_min_tile: usize,
     spread: tiling::Spread,
     groups: Vec<Group>,
     /// Per layer, its slices (one per group it overlaps).
@@ -484,10 +481,8 @@ impl Mixer {
         let mixer = Mixer {
             ctx: ctx.clone(),
             method,
-            layers,
             d,
             len,
-            fft_min_tile: io.fft_min_tile,
             spread: tiling::Spread {
                 min_size: io
                     .spread
@@ -548,12 +543,14 @@ impl Mixer {
     }
 
     /// Reads the whole v history back, time-major `[len][M * D]` over all layers
-    /// (whatever the grouping; for tests and debugging).
+    /// (whatever the grouping; a test hook, feature `internals`).
+    #[cfg(any(test, feature = "internals"))]
     pub fn read_history(&self) -> Result<Vec<f32>> {
         self.read_arena(|g| &g.v_hist)
     }
 
     /// Reads the z accumulators back like [`Mixer::read_history`] (flash and eager).
+    #[cfg(any(test, feature = "internals"))]
     pub fn read_accumulators(&self) -> Result<Vec<f32>> {
         if !matches!(self.method, Method::Flash | Method::Eager) {
             return Err(Error::input(format!(
@@ -564,8 +561,9 @@ impl Mixer {
         self.read_arena(|g| &g.z_acc)
     }
 
+    #[cfg(any(test, feature = "internals"))]
     fn read_arena(&self, arena: impl Fn(&Group) -> &wgpu::Buffer) -> Result<Vec<f32>> {
-        let channels = self.layers * self.d;
+        let channels: usize = self.groups.iter().map(|g| g.width).sum();
         let mut out = vec![0.0f32; channels * self.len];
         for g in &self.groups {
             let part = self
@@ -672,11 +670,6 @@ impl Mixer {
             Method::Eager => self.record_eager(step, k, s, w),
             Method::Flash | Method::None => Ok(()),
         }
-    }
-
-    /// Smallest tile side done with FFTs in this session.
-    pub fn fft_min_tile(&self) -> usize {
-        self.fft_min_tile
     }
 
     /// Upper bound on dispatches per token (for sizing the parameter arena): gate and

@@ -35,9 +35,10 @@ mod plan;
 mod score;
 mod weights;
 
+pub use crate::mixer::{MixerMemory, Tiles, DEFAULT_FFT_MIN_TILE};
 #[cfg(test)]
 pub(crate) use dense::Matvec as MatvecParams;
-pub use dense::{matvec_source, MATVEC_WGSL, PREFILL_ROWS, SESSION_WGSL};
+pub(crate) use dense::{matvec_source, PREFILL_ROWS, SESSION_WGSL};
 pub use generation::{CancelHandle, GenerateOptions, Generation, GenerationStats, StopReason};
 pub use options::SessionOptions;
 pub(crate) use plan::per_sequence;

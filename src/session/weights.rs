@@ -46,7 +46,7 @@ pub enum WeightStorage {
     /// Storage buffers (`array<vec4<f32>>` or `array<vec4<f16>>`).
     Buffer,
     /// 2D textures (`rgba32float`, or `rgba16float` for f16 weights) read with
-    /// `textureLoad` ([`LinearTexture`]), much faster than buffers on llvmpipe.
+    /// `textureLoad`, much faster than buffers on llvmpipe.
     Texture,
 }
 

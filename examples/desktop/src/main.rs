@@ -56,7 +56,7 @@ fn wgpu_options() -> egui_wgpu::WgpuConfiguration {
     let setup = egui_wgpu::WgpuSetupCreateNew {
         device_descriptor: Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
             label: Some("flashconv-desktop"),
-            required_features: adapter.features() & flashconv::gpu::wanted_features(),
+            required_features: adapter.features() & flashconv::device::wanted_features(),
             required_limits: adapter.limits(),
             ..Default::default()
         }),

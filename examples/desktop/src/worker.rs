@@ -142,7 +142,7 @@ pub fn drive(
     // a cancel from there stops at the next token.
     let mut generation = session.start_generation(&prompt, opts)?;
     let mut deliver = |id| on_text(loaded.tokenizer.token_str(id));
-    while flashconv::gpu::block_on(generation.next_batch_with(&mut deliver))?.is_some() {}
+    while flashconv::device::block_on(generation.next_batch_with(&mut deliver))?.is_some() {}
     Ok(generation.stats())
 }
 
