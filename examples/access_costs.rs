@@ -11,7 +11,7 @@
 //! a submit; the best time per dispatch is printed, and the load and store columns
 //! with the empty kernel's time taken off.
 
-use flashconv::gpu::{Access, GpuContext, Kernel, ParamArena, Step, TEXTURE_WIDTH};
+use flashconv::gpu::{Access, Bind, GpuContext, Kernel, ParamArena, Step, TEXTURE_WIDTH};
 use std::time::Instant;
 
 const SHADER: &str = r#"

@@ -37,7 +37,7 @@ fn gate_x0_v(c: u32, t: u32, b: u32) -> vec2<f32> {
 // accumulators (flash, eager): the pairs of lag > GATE_LAGS that their tiles or pushes
 // left in z_acc[t] (`acc`), plus k[j] v_{t-j} for j = 1 .. min(GATE_LAGS, t): the gate
 // adds those lags itself, so flash dispatches no tile of side <= (GATE_LAGS + 1) / 2
-// (src/mixer.rs, `conv_tap`).
+// (src/mixer/mod.rs, `conv_tap`).
 fn z_with_lags(c: u32, acc: f32, t: u32, g: u32) -> f32 {
     var z = acc;
     let lags = min(GATE_LAGS, t);

@@ -1,7 +1,7 @@
-// The Hyena mixer's per-token work and the long convolution, dispatched by
-// src/mixer.rs. Histories are time-major arenas over all layers: column g of position t
-// lives at t * C + g (C = p.chans columns), for v_hist, z_acc and the filter k alike.
-// Column g of a group is channel start + g over all layers (channel = layer * D + c).
+// The Hyena mixer's per-token work and the long convolution, dispatched by src/mixer/
+// (the mixer-only benchmark's steps are in mixer_bench.wgsl). Histories are time-major
+// arenas over all layers: column g of position t lives at t * C + g (C = p.chans
+// columns), for v_hist, z_acc and the filter k alike. Column g of a group is channel start + g over all layers (channel = layer * D + c).
 // One dispatch can cover every layer, and neighbouring threads (neighbouring channels)
 // read neighbouring addresses.
 //
@@ -16,15 +16,15 @@
 @group(1) @binding(5) var<storage, read_write> w2: array<f32>;
 // Quad views of the same bindings: the mixer parameters (every kernel that reads them
 // does so through r1q, so that none binds both views), and, for the four-channel gates
-// (gate4, bench_step4, which never touch r2 and w0), z_acc and the v history. A CPU
+// (gate4, which never touches r2 and w0), z_acc and the v history. A CPU
 // driver (lavapipe) turns every buffer access into a loop over its SIMD lanes, so one
 // quad access costs far less than four scalar ones.
 @group(1) @binding(1) var<storage, read> r1q: array<vec4<f32>>;
 @group(1) @binding(2) var<storage, read> r2q: array<vec4<f32>>;
 @group(1) @binding(3) var<storage, read_write> w0q: array<vec4<f32>>;
 
-// Where gate4 and bench_step4 store the quad i of v_t (quad i of the arena): nowhere,
-// unless src/mixer.rs swaps this line for an rgba32float texture (lazy on CPU adapters,
+// Where gate4 (and the benchmark's bench_step4) stores the quad i of v_t (quad i of the arena): nowhere,
+// unless src/mixer/kernels.rs swaps this line for an rgba32float texture (lazy on CPU adapters,
 // which then reads its v history from that texture).
 fn vstore4(i: u32, x: vec4<f32>) {}
 
@@ -192,51 +192,4 @@ fn tile_urgent(@builtin(global_invocation_id) gid: vec3<u32>,
         if tap < p.len { win[15] = r1[tap * C + g]; }
     }
     for (var m = 0u; m < p.outputs; m++) { w0[(p.out_start + m) * C + g] += acc[m]; }
-}
-
-fn hash32(x: u32) -> u32 {
-    let state = x * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-// The benchmark's v_t of channel c (w1 holds z_{t-1}).
-fn bench_v(c: u32) -> f32 {
-    let noise = f32(hash32(c ^ hash32(p.t)) >> 8u) * (1.0 / 16777216.0) - 0.5;
-    var prev = 0.0;
-    if p.t > 0u { prev = w1[c]; }
-    return tanh(prev) + 0.1 * noise;
-}
-
-// bench_step (mixer-only benchmark): every channel is a chain through the convolution,
-// v_t = tanh(z_{t-1}) + noise, so nothing can be precomputed. Then z_t is completed from
-// z_acc (mode 0), the diagonal only (mode 1), or left to the lazy kernel (mode 2).
-// r1 = params (diag at 12 D + c, the lags' taps from 13 D on), r2 = z_acc, w0 = v_hist, w1 = z_last [D], p.d = channels
-// (one "layer" of all channels, run slice by slice like the gate).
-@compute @workgroup_size(256)
-fn bench_step(@builtin(global_invocation_id) gid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= p.count { return; }
-    let c = p.c0 + i;
-    let g = p.col0 + i;
-    let v = bench_v(c);
-    w0[p.t * p.chans + g] = v;
-    if p.mode == 2u { return; }
-    var z = 0.0;
-    if p.mode == 0u { z = z_with_lags(c, r2[p.t * p.chans + g], p.t, g); }
-    w1[c] = gate_y(c, 1.0, v, z);
-}
-
-// bench_step4: bench_step for four channels per thread, like gate4.
-@compute @workgroup_size(64)
-fn bench_step4(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if 4u * gid.x >= p.count { return; }
-    let c = p.c0 + 4u * gid.x;
-    var v = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) { v[j] = bench_v(c + j); }
-    let i = quad_index(gid.x);
-    if !finish_quad(i, v) { return; }
-    let y = mix_quad(c, i, v);
-    for (var j = 0u; j < 4u; j++) { w1[c + j] = y[j]; }
 }

@@ -1,5 +1,5 @@
 // Parameter block shared by the mixer kernels (mixer.wgsl, mixer_vec4.wgsl), which
-// src/mixer.rs compiles with this file in front.
+// src/mixer/kernels.rs compiles with this file in front.
 //
 // The arenas of a session are split by channel into groups that each fit the device's
 // binding limit (usually one group: all channels). Per-layer kernels run on a slice:

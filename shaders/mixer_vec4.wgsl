@@ -1,9 +1,9 @@
-// Four-channel variant of the lazy kernel in mixer.wgsl, dispatched by src/mixer.rs when
+// Four-channel variant of the lazy kernel in mixer.wgsl, dispatched by src/mixer/lazy.rs when
 // D is a multiple of 4: the histories are read as vec4 (16 bytes per access), which
 // software rasterisers such as lavapipe turn into far fewer memory operations. Same
 // bindings and parameters as `lazy` (time-major arenas, channel g of t at t * C + g).
 
-// The v history and the filter taps (src/mixer.rs swaps each pair of lines for a
+// The v history and the filter taps (src/mixer/kernels.rs swaps each pair of lines for a
 // texture on CPU adapters: the gate then also stores v_t in the v texture).
 @group(1) @binding(0) var<storage, read> v4: array<vec4<f32>>;
 fn vtap(i: u32) -> vec4<f32> { return v4[i]; }

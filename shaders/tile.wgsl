@@ -1,4 +1,4 @@
-// FFT tiles of the relaxed tiling, dispatched by src/mixer.rs. Concatenated after
+// FFT tiles of the relaxed tiling, dispatched by src/mixer/flash.rs. Concatenated after
 // fft_lib.wgsl (which provides fft_wg, fft_sh and reads fft_twiddles declared here).
 //
 // A tile of side U adds, for every channel g and output m < outputs,

@@ -6,7 +6,7 @@
 //! top-k, then top-p; ties are broken towards the lowest token id.
 
 use crate::error::{Error, Result};
-use crate::gpu::{param_block, Access, GpuContext, Kernel, Step};
+use crate::gpu::{param_block, Access, Bind, GpuContext, Kernel, Step};
 use crate::shaders::Shader;
 
 /// WGSL source of the GPU sampler.

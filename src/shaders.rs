@@ -32,6 +32,11 @@ pub enum Shader {
         /// Lazy's v history in a texture.
         textures: bool,
     },
+    /// [`Shader::Mixer`] + `mixer_bench.wgsl`: the mixer-only benchmark's steps.
+    MixerBench {
+        /// The variant that also stores v_t in lazy's v texture.
+        textures: bool,
+    },
     /// `mixer_params.wgsl` + `mixer_vec4.wgsl`: lazy's four-channel sum; with
     /// `textures`, over the v history and filter taps in textures.
     MixerVec4 {
@@ -81,6 +86,7 @@ impl Shader {
         }
         for flag in [false, true] {
             all.push(Shader::Mixer { textures: flag });
+            all.push(Shader::MixerBench { textures: flag });
             all.push(Shader::MixerVec4 { textures: flag });
             all.push(Shader::Fft { staged: flag });
         }
@@ -102,29 +108,22 @@ impl Shader {
                 storage.name()
             ),
             Shader::Sampling => "sampling.wgsl".into(),
-            Shader::Mixer { textures } => format!(
-                "mixer_params.wgsl + gate_lib.wgsl + mixer.wgsl{}",
-                if textures {
-                    " (v stored in a texture)"
+            Shader::Mixer { textures } | Shader::MixerBench { textures } => format!(
+                "mixer_params.wgsl + gate_lib.wgsl + mixer.wgsl{}{}",
+                if let Shader::MixerBench { .. } = self {
+                    " + mixer_bench.wgsl"
                 } else {
                     ""
-                }
+                },
+                variant(textures, "v stored in a texture")
             ),
             Shader::MixerVec4 { textures } => format!(
                 "mixer_params.wgsl + mixer_vec4.wgsl{}",
-                if textures {
-                    " (v and filters in textures)"
-                } else {
-                    ""
-                }
+                variant(textures, "v and filters in textures")
             ),
             Shader::Fft { staged } => format!(
                 "fft_lib.wgsl + fft.wgsl{}",
-                if staged {
-                    " (staged through a texture)"
-                } else {
-                    ""
-                }
+                variant(staged, "staged through a texture")
             ),
             Shader::Tile => "fft_lib.wgsl + tile.wgsl".into(),
             Shader::Bench => "bench.wgsl".into(),
@@ -142,11 +141,21 @@ impl Shader {
             } => crate::session::matvec_source(format, storage, rows),
             Shader::Sampling => crate::sampling::SAMPLING_WGSL.to_string(),
             Shader::Mixer { textures } => crate::mixer::mixer_source(textures),
+            Shader::MixerBench { textures } => crate::mixer::bench_source(textures),
             Shader::MixerVec4 { textures } => crate::mixer::mixer_vec4_source(textures),
             Shader::Fft { staged } => crate::fft::fft_source(staged),
             Shader::Tile => crate::mixer::tile_source(),
             Shader::Bench => crate::bench::BENCH_WGSL.to_string(),
         }
+    }
+}
+
+/// The suffix of a variant's name: ` (what)` where `on`, else nothing.
+fn variant(on: bool, what: &str) -> String {
+    if on {
+        format!(" ({what})")
+    } else {
+        String::new()
     }
 }
 

@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, ParamArena, Step};
-use crate::mixer::{Method, Mixer, MixerKernels};
+use crate::mixer::{BenchKernels, Chain, Method, Mixer};
 use crate::Instant;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -144,7 +144,7 @@ pub fn fft_min_tile(ctx: &GpuContext, on_measure: impl FnOnce(Option<&Path>)) ->
 /// Times the direct and the FFT tile of the candidate sides on this device, up to the
 /// second consecutive side where the FFT wins.
 pub fn measure(ctx: &GpuContext) -> Result<Vec<TileTiming>> {
-    let kernels = MixerKernels::new(ctx)?;
+    let kernels = BenchKernels::new(ctx)?;
     let mut timings: Vec<TileTiming> = Vec::new();
     for size in CANDIDATES {
         timings.push(TileTiming {
@@ -164,7 +164,7 @@ pub fn measure(ctx: &GpuContext) -> Result<Vec<TileTiming>> {
 /// channels, with FFTs from `fft_min_tile` on.
 fn time_tile(
     ctx: &GpuContext,
-    kernels: &MixerKernels,
+    kernels: &BenchKernels,
     size: usize,
     fft_min_tile: usize,
 ) -> Result<f64> {
@@ -176,10 +176,16 @@ fn time_tile(
         spread: crate::tiling::Spread::OFF,
         spectra_budget: None,
     };
-    let shape = (CHANNELS, len, tiles);
     // Flash only: where lazy's history and filter taps live does not matter.
-    let bench = crate::mixer::bench_mixer(ctx, kernels, Method::Flash, &filter, shape, false);
-    let (mixer, _keep) = bench?;
+    let chain = Chain {
+        method: Method::Flash,
+        filter: &filter,
+        channels: CHANNELS,
+        len,
+        tiles,
+        textures: false,
+    };
+    let (mixer, _keep) = crate::mixer::bench_mixer(ctx, kernels, chain)?;
     let arena = |reps: usize| {
         ParamArena::new(
             ctx,
@@ -202,7 +208,7 @@ fn time_tile(
 
 fn time_reps(
     ctx: &GpuContext,
-    kernels: &MixerKernels,
+    kernels: &BenchKernels,
     mixer: &Mixer,
     arena: &mut ParamArena,
     t: usize,
@@ -210,7 +216,7 @@ fn time_reps(
 ) -> Result<f64> {
     let mut step = Step::new(ctx, arena);
     for _ in 0..reps {
-        mixer.record_tiles(&mut step, kernels, t)?;
+        mixer.record_tiles(&mut step, &kernels.mixer, t)?;
     }
     let commands = step.finish();
     ctx.wait()?;

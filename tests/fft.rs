@@ -1,7 +1,7 @@
 //! GPU FFT against rustfft (f64 reference from the same f32 inputs).
 
 use flashconv::fft::{fft_blocking, Direction, FftPlanner};
-use flashconv::gpu::Step;
+use flashconv::gpu::{Bind, Step};
 use flashconv::GpuContext;
 use rustfft::num_complex::Complex;
 use std::time::Instant;

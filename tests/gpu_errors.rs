@@ -2,7 +2,7 @@
 
 mod common;
 
-use flashconv::gpu::{Access, Kernel};
+use flashconv::gpu::{Access, Bind, Kernel};
 
 #[test]
 fn validation_error_is_returned_not_panicked() {

@@ -2,7 +2,7 @@
 //! (storage buffers) and a texture read (what weights in textures stream at).
 
 use crate::error::Result;
-use crate::gpu::{param_block, Access, GpuContext, Kernel, ParamArena, Step};
+use crate::gpu::{param_block, Access, Bind, GpuContext, Kernel, ParamArena, Step};
 use crate::shaders::Shader;
 use crate::Instant;
 

@@ -4,12 +4,12 @@
 use super::{result, BenchResult, STEPS_PER_SUBMIT};
 use crate::error::Result;
 use crate::gpu::{Counts, GpuContext, ParamArena, Step};
-use crate::mixer::{bench_mixer, Method, Mixer, MixerKernels, Tiles};
+use crate::mixer::{bench_mixer, BenchKernels, Chain, Mixer};
 use crate::Instant;
 
 pub(super) fn run_mixer_steps(
     ctx: &GpuContext,
-    kernels: &MixerKernels,
+    kernels: &BenchKernels,
     mixer: &Mixer,
     arena: &mut ParamArena,
     len: usize,
@@ -29,26 +29,15 @@ pub(super) fn run_mixer_steps(
 
 pub(super) fn time_mixer(
     ctx: &GpuContext,
-    kernels: &MixerKernels,
-    method: Method,
-    filter: &[f32],
-    (channels, len, tiles): (usize, usize, Tiles),
-    textures: bool,
+    kernels: &BenchKernels,
+    chain: Chain<'_>,
 ) -> Result<BenchResult> {
     let arena = |m: &Mixer| {
         let slots = STEPS_PER_SUBMIT * m.dispatches_per_token();
         ParamArena::new(ctx, kernels.param_layout(), slots)
     };
-    let mixer_of = |len| {
-        bench_mixer(
-            ctx,
-            kernels,
-            method,
-            filter,
-            (channels, len, tiles),
-            textures,
-        )
-    };
+    let mixer_of = |len| bench_mixer(ctx, kernels, Chain { len, ..chain });
+    let (method, len, channels) = (chain.method, chain.len, chain.channels);
     let warm = len.min(256);
     let (wm, _keep) = mixer_of(warm)?;
     run_mixer_steps(ctx, kernels, &wm, &mut arena(&wm), warm, &Counts::default())?;

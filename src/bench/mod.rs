@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::mixer::{Method, MixerKernels, Tiles};
+use crate::mixer::{BenchKernels, Chain, Method, Tiles};
 use crate::session::{GpuModel, WeightFormat, WeightStorage};
 use crate::{Config, Model};
 use serde::Serialize;
@@ -295,13 +295,20 @@ impl<F: FnMut(&BenchResult)> Run<'_, F> {
     /// M·D channels (lazy's history and taps in textures where `textures`).
     fn mixer_only(&mut self, model: &Model, textures: bool) -> Result<()> {
         let (ctx, spec) = (self.ctx, self.spec);
-        let kernels = MixerKernels::new(ctx)?;
+        let kernels = BenchKernels::new(ctx)?;
         for &len in &spec.lens {
             let filter = stacked_filters(model, len)?;
             for &method in &spec.methods {
-                let shape = (spec.layers * spec.dim, len, spec.tiles());
+                let chain = Chain {
+                    method,
+                    filter: &filter,
+                    channels: spec.layers * spec.dim,
+                    len,
+                    tiles: spec.tiles(),
+                    textures,
+                };
                 let copy = self.copy()?;
-                let r = time_mixer(ctx, &kernels, method, &filter, shape, textures)?;
+                let r = time_mixer(ctx, &kernels, chain)?;
                 self.push(r, copy);
             }
         }
@@ -418,14 +425,20 @@ mod tests {
     /// The v history of the mixer-only chain after `len` steps of `method`.
     fn chain_history(
         ctx: &GpuContext,
-        kernels: &MixerKernels,
+        kernels: &BenchKernels,
         method: Method,
         filter: &[f32],
         (channels, len, textures): (usize, usize, bool),
     ) -> Vec<f32> {
-        let shape = (channels, len, Tiles::new(16));
-        let (mixer, _keep) =
-            bench_mixer(ctx, kernels, method, filter, shape, textures).expect("mixer");
+        let chain = Chain {
+            method,
+            filter,
+            channels,
+            len,
+            tiles: Tiles::new(16),
+            textures,
+        };
+        let (mixer, _keep) = bench_mixer(ctx, kernels, chain).expect("mixer");
         let slots = STEPS_PER_SUBMIT * mixer.dispatches_per_token();
         let mut arena = ParamArena::new(ctx, kernels.param_layout(), slots);
         run_mixer_steps(ctx, kernels, &mixer, &mut arena, len, &Default::default()).expect("steps");
@@ -439,7 +452,7 @@ mod tests {
     #[test]
     fn mixer_only_methods_agree() {
         let ctx = GpuContext::new().expect("GPU adapter");
-        let kernels = MixerKernels::new(&ctx).expect("kernels");
+        let kernels = BenchKernels::new(&ctx).expect("kernels");
         for (channels, len) in [(8, 300), (6, 130)] {
             // A decay plus a long oscillating tail, so that every tile adds something.
             let filter: Vec<f32> = (0..channels * len)

@@ -6,7 +6,7 @@ use super::{Direction, FG_WG};
 #[cfg(any(test, feature = "internals"))]
 use super::FftPlanner;
 use crate::error::{Error, Result};
-use crate::gpu::{self, param_block, GpuContext, Kernel, ParamArena, Step};
+use crate::gpu::{self, param_block, GpuContext, Kernel, ParamArena, Step, Bind};
 use std::sync::Arc;
 
 param_block! {

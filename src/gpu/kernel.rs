@@ -100,31 +100,53 @@ fn storage_layout(ctx: &GpuContext, label: &str, access: &[Access]) -> wgpu::Bin
         })
 }
 
-/// `buffers` bound whole, in order.
-fn whole<'b>(buffers: &[&'b wgpu::Buffer]) -> Vec<wgpu::BindingResource<'b>> {
-    buffers.iter().map(|b| b.as_entire_binding()).collect()
+/// Making bind groups for a kernel's storage (group 1), whose layout it holds: one
+/// piece of code for [`Kernel`] and [`DeferredKernel`], which can bind before it is
+/// compiled.
+pub trait Bind {
+    /// The label of its bind groups and the layout of group 1.
+    fn group1(&self) -> (&str, &wgpu::BindGroupLayout);
+
+    /// A bind group for group 1 over `buffers` (whole buffers, in binding order).
+    fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        self.bind_resources(ctx, buffers.iter().map(|b| b.as_entire_binding()).collect())
+    }
+
+    /// A bind group for group 1 over `resources` in binding order: whole buffers, or
+    /// texture views where the kernel's access is [`Access::Texture`] or
+    /// [`Access::TextureWrite`].
+    fn bind_resources(
+        &self,
+        ctx: &GpuContext,
+        resources: Vec<wgpu::BindingResource<'_>>,
+    ) -> wgpu::BindGroup {
+        let (label, layout) = self.group1();
+        let entries: Vec<_> = resources
+            .into_iter()
+            .enumerate()
+            .map(|(i, resource)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource,
+            })
+            .collect();
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout,
+            entries: &entries,
+        })
+    }
 }
 
-/// A bind group of `layout` over `resources` in binding order.
-fn bind_group(
-    ctx: &GpuContext,
-    label: &str,
-    layout: &wgpu::BindGroupLayout,
-    resources: Vec<wgpu::BindingResource<'_>>,
-) -> wgpu::BindGroup {
-    let entries: Vec<_> = resources
-        .into_iter()
-        .enumerate()
-        .map(|(i, resource)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource,
-        })
-        .collect();
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(label),
-        layout,
-        entries: &entries,
-    })
+impl Bind for Kernel {
+    fn group1(&self) -> (&str, &wgpu::BindGroupLayout) {
+        (&self.name, &self.storage_layout)
+    }
+}
+
+impl Bind for DeferredKernel {
+    fn group1(&self) -> (&str, &wgpu::BindGroupLayout) {
+        (self.entry, &self.storage_layout)
+    }
 }
 
 impl Kernel {
@@ -191,21 +213,6 @@ impl Kernel {
         })
     }
 
-    /// A bind group for group 1 over `buffers` (whole buffers, in binding order).
-    pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        self.bind_resources(ctx, whole(buffers))
-    }
-
-    /// A bind group for group 1 over `resources` in binding order: whole buffers, or
-    /// texture views where the kernel's access is [`Access::Texture`] or
-    /// [`Access::TextureWrite`].
-    pub fn bind_resources(
-        &self,
-        ctx: &GpuContext,
-        resources: Vec<wgpu::BindingResource<'_>>,
-    ) -> wgpu::BindGroup {
-        bind_group(ctx, &self.name, &self.storage_layout, resources)
-    }
 }
 
 /// A [`Kernel`] whose pipeline is built on first use ([`DeferredKernel::get`]), with its
@@ -249,20 +256,5 @@ impl DeferredKernel {
         let layouts = (self.param_layout.clone(), self.storage_layout.clone());
         let k = Kernel::with_layouts(&self.ctx, &self.source, self.entry, layouts)?;
         Ok(self.kernel.get_or_init(|| k))
-    }
-
-    /// A bind group for group 1 over `buffers` (whole buffers, in binding order).
-    pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        self.bind_resources(ctx, whole(buffers))
-    }
-
-    /// A bind group for group 1 over `resources` in binding order (see
-    /// [`Kernel::bind_resources`]).
-    pub fn bind_resources(
-        &self,
-        ctx: &GpuContext,
-        resources: Vec<wgpu::BindingResource<'_>>,
-    ) -> wgpu::BindGroup {
-        bind_group(ctx, self.entry, &self.storage_layout, resources)
     }
 }

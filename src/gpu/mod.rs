@@ -40,7 +40,7 @@ pub use context::{
     wanted_features, GpuContext,
 };
 pub(crate) use kernel::param_layout;
-pub use kernel::{Access, DeferredKernel, Kernel};
+pub use kernel::{Access, Bind, DeferredKernel, Kernel};
 pub use params::{unfoldable_params, ParamArena, PARAM_WORDS};
 pub use step::{Counts, Step, MAX_ROWS};
 pub use texture::{

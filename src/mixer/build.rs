@@ -3,12 +3,12 @@
 //! slices with theirs.
 
 use super::flash::fft_levels;
-use super::lazy::LazyKernel;
+use super::flash::FlashGroup;
+use super::lazy::{LazyKernel, LazySum};
 use super::plan::lazy_textures;
-use super::{conv_tap, Group, Method, MixerIo, MixerKernels, Slice};
+use super::{conv_tap, GateKind, Group, GroupWork, Method, MixerIo, MixerKernels, Slice};
 use crate::error::Result;
-use crate::gpu::{DeferredKernel, GpuContext, LinearTexture};
-use std::collections::BTreeMap;
+use crate::gpu::{DeferredKernel, GpuContext, LinearTexture, Bind};
 
 /// What building a mixer's groups and slices reads.
 pub(super) struct Build<'a> {
@@ -72,35 +72,38 @@ impl Arenas {
 }
 
 impl Group {
-    /// The group of `width` channels from `start` on over `a`: the bind groups of the
-    /// kernels that span all layers, and flash's FFT levels.
+    /// The group of `width` channels from `start` on over `a`, with its method's state:
+    /// eager's and flash's bindings over all layers, and flash's FFT levels.
     pub(super) fn new(b: &Build<'_>, a: &Arenas, (start, width): (usize, usize)) -> Result<Self> {
         let (ctx, k) = (b.ctx, b.kernels);
         let [d0, d1, d2, d3] = &b.unused.0;
-        let fft_levels = if b.method == Method::Flash {
-            let bufs = [&a.v_hist, &a.z_acc, &a.k, d3];
-            fft_levels(ctx, k, b.io, b.shape, (start, width), bufs)?
-        } else {
-            BTreeMap::new()
-        };
         let bind6 =
             |kern: &DeferredKernel| kern.bind(ctx, &[&a.v_hist, &a.k, d0, &a.z_acc, d1, d2]);
+        let work = match b.method {
+            Method::Flash => {
+                let bufs = [&a.v_hist, &a.z_acc, &a.k, d3];
+                GroupWork::Flash(FlashGroup {
+                    direct: bind6(&k.tile_direct),
+                    urgent: bind6(&k.tile_urgent),
+                    levels: fft_levels(ctx, k, b.io, b.shape, (start, width), bufs)?,
+                })
+            }
+            Method::Eager => GroupWork::Eager(bind6(&k.eager)),
+            Method::Lazy | Method::None => GroupWork::Nothing,
+        };
         Ok(Group {
             start,
             width,
-            eager: bind6(&k.eager),
-            tile_direct: bind6(&k.tile_direct),
-            tile_urgent: bind6(&k.tile_urgent),
-            fft_levels,
             v_hist: a.v_hist.clone(),
             z_acc: a.z_acc.clone(),
+            work,
         })
     }
 }
 
 impl Slice {
     /// The slice `(group, c0, count, col0)` of layer `l` in the group of `width`
-    /// channels over `a`, with its gate, lazy and bench_step bindings.
+    /// channels over `a`, with its gate's bindings and, for lazy, its sum's.
     pub(super) fn new(
         b: &Build<'_>,
         a: &Arenas,
@@ -109,55 +112,42 @@ impl Slice {
         (group, c0, count, col0): (usize, usize, usize, usize),
     ) -> Self {
         let (ctx, k, io, d) = (b.ctx, b.kernels, b.io, b.shape.0);
-        let [d0, _, d2, d3] = &b.unused.0;
-        let (v, z, p, u) = (&a.v_hist, &a.z_acc, &io.params[l], &io.u_ring[l]);
+        let d3 = &b.unused.0[3];
+        let (v, p) = (&a.v_hist, &io.params[l]);
+        let gate_bufs = [&io.u_ring[l], p, &a.z_acc, v, io.x0, io.y];
         let vec4 = [width, col0, count].iter().all(|x| x % 4 == 0);
         let quads = vec4 && d % 4 == 0 && c0 % 4 == 0;
-        let gate_bufs = [u, p, z, v, io.x0, io.y];
-        let bench_bufs = [d0, p, z, v, io.y, d2];
-        let slice = |gate, lazy, lazy_kernel, bench_step| Slice {
+        let slice = |kind, gate, lazy| Slice {
             group,
             c0,
             count,
             col0,
-            quads,
+            kind,
             gate,
             lazy,
-            lazy_kernel,
-            bench_step,
         };
+        let kind = if quads { GateKind::Quads } else { GateKind::Scalar };
         let Some((v_tex, k_tex)) = &a.textures else {
-            let kind = if vec4 {
-                LazyKernel::Vec4
-            } else {
-                LazyKernel::Scalar
-            };
-            let (gate, bench_step, _) = Slice::kernels_for(k, quads, kind, count);
-            let lazy = k.lazy.bind(ctx, &[v, &a.k, p, io.x0, io.y, d3]);
-            return slice(
-                gate.bind(ctx, &gate_bufs),
-                lazy,
-                kind,
-                bench_step.bind(ctx, &bench_bufs),
-            );
+            let lazy = (b.method == Method::Lazy).then(|| LazySum {
+                kernel: if vec4 { LazyKernel::Vec4 } else { LazyKernel::Scalar },
+                bind: k.lazy.bind(ctx, &[v, &a.k, p, io.x0, io.y, d3]),
+            });
+            let gate = kind.pick([&k.gate, &k.gate4, &k.gate_tex]);
+            return slice(kind, gate.bind(ctx, &gate_bufs), lazy);
         };
-        // The buffers, then the v texture's view (which the gate also stores v_t in).
-        let with_view = |kern: &DeferredKernel, bufs: &[&wgpu::Buffer]| {
-            let mut all: Vec<_> = bufs.iter().map(|b| b.as_entire_binding()).collect();
-            all.push(wgpu::BindingResource::TextureView(&v_tex.view));
-            kern.bind_resources(ctx, all)
-        };
+        // Lazy with its v history and filter taps in textures: the gate also stores v_t
+        // in the v texture, so it binds the buffers and then the texture's view.
+        let mut gate: Vec<_> = gate_bufs.iter().map(|b| b.as_entire_binding()).collect();
+        gate.push(wgpu::BindingResource::TextureView(&v_tex.view));
         let views = [v_tex, k_tex].map(|t| wgpu::BindingResource::TextureView(&t.view));
         let rest = [p, io.x0, io.y, d3].map(|b| b.as_entire_binding());
-        let lazy = k
-            .lazy4_tex
-            .bind_resources(ctx, [views.to_vec(), rest.to_vec()].concat());
-        let gate = with_view(&k.gate_tex, &gate_bufs);
-        slice(
-            gate,
-            lazy,
-            LazyKernel::Vec4Texture,
-            with_view(&k.bench_step_tex, &bench_bufs),
-        )
+        let lazy = LazySum {
+            kernel: LazyKernel::Vec4Texture,
+            bind: k
+                .lazy4_tex
+                .bind_resources(ctx, [views.to_vec(), rest.to_vec()].concat()),
+        };
+        let gate = k.gate_tex.bind_resources(ctx, gate);
+        slice(GateKind::QuadsTexture, gate, Some(lazy))
     }
 }

@@ -4,10 +4,10 @@
 
 use super::kernels::MixerKernels;
 use super::plan::{fft_tile_sizes, precomputed_levels};
-use super::{conv_tap, Method, Mixer, MixerIo, MixerParams, GATE_TILE_MAX};
+use super::{conv_tap, GroupWork, Method, Mixer, MixerIo, MixerParams, GATE_TILE_MAX};
 use crate::error::{Error, Result};
 use crate::fft::{Direction, FftBinding, FftPlan, FftPlanner, MAX_WG_FFT};
-use crate::gpu::{param_block, GpuContext, Step};
+use crate::gpu::{param_block, DeferredKernel, GpuContext, Step, Bind};
 use crate::tiling;
 use std::collections::BTreeMap;
 
@@ -20,6 +20,32 @@ pub(super) struct FftLevel {
     /// For spectra computed on the fly: the bind group of their kernels (filter arena
     /// in, spectra buffer out) and the number of taps present (min(2U, len)).
     pub(super) spectra: Option<(wgpu::BindGroup, usize)>,
+}
+
+/// Flash's state over one channel group: the bindings of the direct tiles and of the
+/// urgent outputs of spread tiles, and the FFT tile levels by side.
+#[derive(Debug)]
+pub(super) struct FlashGroup {
+    pub(super) direct: wgpu::BindGroup,
+    pub(super) urgent: wgpu::BindGroup,
+    pub(super) levels: BTreeMap<usize, FftLevel>,
+}
+
+impl FlashGroup {
+    /// The kernels its tiles and a prefill's convolution in a session of `len`
+    /// positions can dispatch.
+    pub(super) fn kernels<'k>(&self, k: &'k MixerKernels, len: usize) -> Vec<&'k DeferredKernel> {
+        let mut need = vec![&k.tile_direct, &k.tile_urgent, &k.tile_fft];
+        // The large path, for tiles or a prefill's convolution (of side
+        // nextpow2(P) <= nextpow2(len)) whose 2U exceeds workgroup memory.
+        if 2 * len.next_power_of_two() > MAX_WG_FFT {
+            need.extend([&k.tile_gather, &k.tile_pointwise, &k.tile_scatter]);
+        }
+        if self.levels.values().any(|l| l.spectra.is_some()) {
+            need.extend([&k.spectra_fft, &k.spectra_store]);
+        }
+        need
+    }
 }
 
 /// Where a level's filter spectra come from.
@@ -344,7 +370,10 @@ impl Mixer {
             return Ok(());
         }
         for (gi, group) in self.groups.iter().enumerate() {
-            let level = group.fft_levels.get(&tile.size);
+            let GroupWork::Flash(flash) = &group.work else {
+                continue;
+            };
+            let level = flash.levels.get(&tile.size);
             let fft = |skip: usize, (c0, c1): (usize, usize)| FftJob {
                 size: tile.size,
                 in_start: tile.in_start,
@@ -384,12 +413,12 @@ impl Mixer {
             if let Part::Urgent { .. } = part {
                 // One thread per channel for all the urgent outputs.
                 let groups = (group.width as u32).div_ceil(64);
-                step.dispatch(k.tile_urgent.get()?, &group.tile_urgent, &w, groups)?;
+                step.dispatch(k.tile_urgent.get()?, &flash.urgent, &w, groups)?;
                 continue;
             }
             let threads = group.width as u64 * direct_outputs as u64;
             let groups = threads.div_ceil(256) as u32;
-            step.dispatch(k.tile_direct.get()?, &group.tile_direct, &w, groups)?;
+            step.dispatch(k.tile_direct.get()?, &flash.direct, &w, groups)?;
         }
         Ok(())
     }

@@ -24,14 +24,21 @@ pub const GATE_LIB_WGSL: &str = include_str!("../../shaders/gate_lib.wgsl");
 /// The per-step gate kernels, which read their parameter block through
 /// [`gpu::unfoldable_params`]: their tests of `mode` and `t` are what lavapipe would
 /// otherwise inline and recompile them for at every dispatch.
-pub(super) const GATE_ENTRIES: [&str; 4] = ["gate", "gate4", "bench_step", "bench_step4"];
+pub(super) const GATE_ENTRIES: [&str; 2] = ["gate", "gate4"];
 
 /// The full source of the mixer kernels: parameter block, gate functions, then kernels
 /// (the gates' parameters behind [`gpu::unfoldable_params`]).
 pub fn mixer_source(textures: bool) -> String {
+    mixer_source_with(textures, "", &GATE_ENTRIES)
+}
+
+/// [`mixer_source`] with `more` (kernels that use its bindings and helpers) after it and
+/// the parameters of the entry points `gates` behind [`gpu::unfoldable_params`].
+pub(super) fn mixer_source_with(textures: bool, more: &str, gates: &[&str]) -> String {
     let layout = super::layout_wgsl();
-    let source = format!("{MIXER_PARAMS_WGSL}\n{layout}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}");
-    let source = gpu::unfoldable_params(&source, &GATE_ENTRIES);
+    let source =
+        format!("{MIXER_PARAMS_WGSL}\n{layout}\n{GATE_LIB_WGSL}\n{MIXER_WGSL}\n{more}");
+    let source = gpu::unfoldable_params(&source, gates);
     if !textures {
         return source;
     }
@@ -86,11 +93,6 @@ pub struct MixerKernels {
     pub(super) eager: DeferredKernel,
     pub(super) tile_direct: DeferredKernel,
     pub(super) tile_urgent: DeferredKernel,
-    pub(super) bench_step: DeferredKernel,
-    /// `bench_step`, four channels per thread.
-    pub(super) bench_step4: DeferredKernel,
-    /// `bench_step4` for lazy with its v texture.
-    pub(super) bench_step_tex: DeferredKernel,
     pub(super) tile_fft: DeferredKernel,
     pub(super) spectra_fft: DeferredKernel,
     pub(super) spectra_store: DeferredKernel,
@@ -160,9 +162,6 @@ impl MixerKernels {
             eager: k("eager"),
             tile_direct: k("tile_direct"),
             tile_urgent: k("tile_urgent"),
-            bench_step: k("bench_step"),
-            bench_step4: k("bench_step4"),
-            bench_step_tex: k_tex("bench_step4"),
             tile_fft: t("tile_fft"),
             spectra_fft: t("spectra_fft"),
             spectra_store: t("spectra_store"),

@@ -1,9 +1,9 @@
 //! Lazy: the direct causal sum over the whole history at every step, per slice (four
 //! channels a thread where the quads line up; on CPU adapters over textures).
 
-use super::{Mixer, MixerKernels, MixerParams, Slice};
+use super::{MixerKernels, MixerParams};
 use crate::error::Result;
-use crate::gpu::Step;
+use crate::gpu::{DeferredKernel, Step};
 
 /// Which kernel computes a slice's lazy sum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,22 +17,37 @@ pub(super) enum LazyKernel {
     Vec4Texture,
 }
 
-impl Mixer {
-    /// The direct sum of a slice at step t (four channels per thread when aligned).
-    pub(super) fn record_lazy(
+/// A slice's lazy sum: its kernel and bindings (lazy's state, one per slice).
+#[derive(Debug)]
+pub(super) struct LazySum {
+    pub(super) kernel: LazyKernel,
+    pub(super) bind: wgpu::BindGroup,
+}
+
+impl LazySum {
+    /// Its kernel.
+    pub(super) fn kernel<'k>(&self, k: &'k MixerKernels) -> &'k DeferredKernel {
+        match self.kernel {
+            LazyKernel::Scalar => &k.lazy,
+            LazyKernel::Vec4 => &k.lazy4,
+            LazyKernel::Vec4Texture => &k.lazy4_tex,
+        }
+    }
+
+    /// The direct sum at step t over the slice's `count` channels.
+    pub(super) fn record(
         &self,
         step: &mut Step<'_>,
         k: &MixerKernels,
-        s: &Slice,
+        count: usize,
         w: &MixerParams,
     ) -> Result<()> {
-        let count = s.count as u32;
-        // lazy4: 32 quads per workgroup (4 LAZY_LANES in mixer_vec4.wgsl).
-        let quads = (count / 4).div_ceil(32);
-        match s.lazy_kernel {
-            LazyKernel::Vec4 => step.dispatch(k.lazy4.get()?, &s.lazy, w, quads),
-            LazyKernel::Vec4Texture => step.dispatch(k.lazy4_tex.get()?, &s.lazy, w, quads),
-            LazyKernel::Scalar => step.dispatch(k.lazy.get()?, &s.lazy, w, count.div_ceil(64)),
-        }
+        let count = count as u32;
+        let groups = match self.kernel {
+            LazyKernel::Scalar => count.div_ceil(64),
+            // lazy4: 32 quads per workgroup (4 LAZY_LANES in mixer_vec4.wgsl).
+            LazyKernel::Vec4 | LazyKernel::Vec4Texture => (count / 4).div_ceil(32),
+        };
+        step.dispatch(self.kernel(k).get()?, &self.bind, w, groups)
     }
 }

@@ -8,21 +8,22 @@
 //!   once.
 //!
 //! plus `none` (the diagonal term only: the cost of everything but the mixer).
-//! The histories are time-major arenas over all layers (position t, channel
+//! Each method owns its state: flash's and eager's over a channel group
+//! (`GroupWork`), lazy's per slice (`LazySum`); the gate (`GateKind`) is every
+//! method's. The histories are time-major arenas over all layers (position t, channel
 //! `g = layer * D + c` at `t * C + g`, C the channels of the arena's group), so a kernel
 //! touching every layer binds one buffer. `plan.rs` sizes and splits them (pure, no GPU
 //! work), `kernels.rs` holds the shader sources and the shared kernels, and
-//! `bench_step.rs` the mixer-only benchmark's step.
+//! `bench_step.rs` the mixer-only benchmark's steps (`BenchKernels`, from their own
+//! shader, `mixer_bench.wgsl`), apart from the session's mixer.
 
 use crate::error::{Error, Result};
-use crate::fft::MAX_WG_FFT;
 use crate::gpu::{param_block, DeferredKernel, GpuContext, Step};
 use crate::tiling;
 use build::{Arenas, Build, Unused};
-use flash::FftLevel;
-use lazy::LazyKernel;
+use flash::FlashGroup;
+use lazy::LazySum;
 use plan::layer_slices;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -34,7 +35,7 @@ mod kernels;
 mod lazy;
 mod plan;
 
-pub(crate) use bench_step::{bench_mixer, smooth_filter};
+pub(crate) use bench_step::{bench_mixer, bench_source, smooth_filter, BenchKernels, Chain};
 pub use flash::PrefillConv;
 #[cfg(test)]
 pub(crate) use flash::TileParams;
@@ -161,20 +162,62 @@ impl FromStr for Method {
     }
 }
 
-/// One channel group: its arenas (time-major, `width` columns) and the bind groups of
-/// the kernels that span all layers.
+/// One channel group: its arenas (time-major, `width` columns) and what its method
+/// keeps over all the layers.
 #[derive(Debug)]
 struct Group {
     /// First channel (layer * D + c) of the group.
     start: usize,
     /// Channels in the group: the arenas' row stride.
     width: usize,
-    eager: wgpu::BindGroup,
-    tile_direct: wgpu::BindGroup,
-    tile_urgent: wgpu::BindGroup,
-    fft_levels: BTreeMap<usize, FftLevel>,
     v_hist: wgpu::Buffer,
     z_acc: wgpu::Buffer,
+    /// The method's own state over the group.
+    work: GroupWork,
+}
+
+/// A method's state over a whole channel group.
+#[derive(Debug)]
+enum GroupWork {
+    /// Lazy (whose state is per slice) and none.
+    Nothing,
+    /// Eager: the push's bindings (`eager.rs`).
+    Eager(wgpu::BindGroup),
+    /// Flash: the tiles' bindings and FFT levels (`flash.rs`).
+    Flash(FlashGroup),
+}
+
+/// Which variant of the per-slice kernels (the gate, and the benchmark's step, which
+/// binds the same) a slice runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GateKind {
+    /// One channel per thread.
+    Scalar,
+    /// Four channels per thread: the slice's quads line up (width D, its first channel,
+    /// its channel count and its column, and its group's width are multiples of 4).
+    Quads,
+    /// `Quads`, also storing v_t in lazy's v texture (lazy on CPU adapters).
+    QuadsTexture,
+}
+
+impl GateKind {
+    /// This variant among `[scalar, quads, quads with the texture]`.
+    fn pick<T>(self, [scalar, quads, texture]: [T; 3]) -> T {
+        match self {
+            GateKind::Scalar => scalar,
+            GateKind::Quads => quads,
+            GateKind::QuadsTexture => texture,
+        }
+    }
+
+    /// Workgroups over `count` channels.
+    fn workgroups(self, count: usize) -> u32 {
+        let count = count as u32;
+        match self {
+            GateKind::Scalar => count.div_ceil(256),
+            GateKind::Quads | GateKind::QuadsTexture => (count / 4).div_ceil(64),
+        }
+    }
 }
 
 /// The channels of one layer that lie in one group, with the per-layer bind groups.
@@ -187,45 +230,18 @@ struct Slice {
     count: usize,
     /// Column of the slice's first channel within its group.
     col0: usize,
-    /// Whether the slice's quads of channels line up (width D, its first channel, its
-    /// channel count and its column, and its group's width are multiples of 4): its
-    /// gates then take four channels per thread.
-    quads: bool,
-    /// The bindings of its gate kernel ([`Slice::gate_kernels`]).
+    /// The variant of its gate.
+    kind: GateKind,
+    /// The bindings of its gate kernel.
     gate: wgpu::BindGroup,
-    /// The lazy sum's bindings, for `lazy_kernel`.
-    lazy: wgpu::BindGroup,
-    lazy_kernel: LazyKernel,
-    /// The bindings of its bench_step kernel ([`Slice::gate_kernels`]).
-    bench_step: wgpu::BindGroup,
+    /// Its lazy sum (lazy only; the other methods keep nothing per slice).
+    lazy: Option<LazySum>,
 }
 
 impl Slice {
-    /// The gate and bench_step kernels of this slice and their workgroup count: four
-    /// channels per thread where the quads line up, and then, where lazy reads its
-    /// history from a texture, the ones that also store v_t in it.
-    fn gate_kernels<'k>(
-        &self,
-        k: &'k MixerKernels,
-    ) -> (&'k DeferredKernel, &'k DeferredKernel, u32) {
-        Self::kernels_for(k, self.quads, self.lazy_kernel, self.count)
-    }
-
-    /// [`Slice::gate_kernels`] before the slice exists (to bind them).
-    fn kernels_for(
-        k: &MixerKernels,
-        quads: bool,
-        lazy: LazyKernel,
-        count: usize,
-    ) -> (&DeferredKernel, &DeferredKernel, u32) {
-        let count = count as u32;
-        match (quads, lazy) {
-            (_, LazyKernel::Vec4Texture) => {
-                (&k.gate_tex, &k.bench_step_tex, (count / 4).div_ceil(64))
-            }
-            (true, _) => (&k.gate4, &k.bench_step4, (count / 4).div_ceil(64)),
-            (false, _) => (&k.gate, &k.bench_step, count.div_ceil(256)),
-        }
+    /// The slice's gate kernel.
+    fn gate_kernel<'k>(&self, k: &'k MixerKernels) -> &'k DeferredKernel {
+        self.kind.pick([&k.gate, &k.gate4, &k.gate_tex])
     }
 }
 
@@ -500,33 +516,20 @@ impl Mixer {
 
     /// Compiles the kernels this mixer dispatches, now rather than while a session runs
     /// or a benchmark times it; the rest of [`MixerKernels`] stays uncompiled (the
-    /// mixer-only benchmark builds its own with [`Mixer::build_bench_kernels`]).
+    /// mixer-only benchmark builds its steps itself, `bench_step.rs`).
     fn build_kernels(&self, k: &MixerKernels) -> Result<()> {
         let mut need: Vec<&DeferredKernel> = Vec::new();
         let slices = self.slices.iter().flatten();
         if let Gate::Own = self.gate() {
-            need.extend(slices.clone().map(|s| s.gate_kernels(k).0));
+            need.extend(slices.clone().map(|s| s.gate_kernel(k)));
         }
-        match self.method {
-            Method::Lazy => need.extend(slices.map(|s| match s.lazy_kernel {
-                LazyKernel::Vec4 => &k.lazy4,
-                LazyKernel::Vec4Texture => &k.lazy4_tex,
-                LazyKernel::Scalar => &k.lazy,
-            })),
-            Method::Eager => need.push(&k.eager),
-            Method::Flash => {
-                need.extend([&k.tile_direct, &k.tile_urgent, &k.tile_fft]);
-                // The large path, for tiles or a prefill's convolution (of side
-                // nextpow2(P) <= nextpow2(len)) whose 2U exceeds workgroup memory.
-                if 2 * self.len.next_power_of_two() > MAX_WG_FFT {
-                    need.extend([&k.tile_gather, &k.tile_pointwise, &k.tile_scatter]);
-                }
-                let mut levels = self.groups.iter().flat_map(|g| g.fft_levels.values());
-                if levels.any(|l| l.spectra.is_some()) {
-                    need.extend([&k.spectra_fft, &k.spectra_store]);
-                }
+        need.extend(slices.filter_map(|s| s.lazy.as_ref()).map(|l| l.kernel(k)));
+        for g in &self.groups {
+            match &g.work {
+                GroupWork::Eager(_) => need.push(&k.eager),
+                GroupWork::Flash(f) => need.extend(f.kernels(k, self.len)),
+                GroupWork::Nothing => {}
             }
-            Method::None => {}
         }
         need.into_iter()
             .try_for_each(|kernel| kernel.get().map(drop))
@@ -579,7 +582,7 @@ impl Mixer {
 
     /// The parameter block shared by the mixer kernels for a slice of `layer` (or a
     /// whole group when `slice` is None) at step `t`; `mode` tells the gate (and
-    /// bench_step) where z_t comes from. The tile fields are the direct tiles' to fill.
+    /// the benchmark's step) where z_t comes from. The tile fields are the direct tiles' to fill.
     fn params(&self, layer: usize, t: usize, group: usize, slice: Option<&Slice>) -> MixerParams {
         let width = self.groups[group].width as u32;
         let (col0, c0, count) = slice.map_or((0, 0, width), |s| {
@@ -614,8 +617,8 @@ impl Mixer {
         for s in &self.slices[layer] {
             let w = self.params(layer, t, s.group, Some(s));
             if own {
-                let (gate, _, groups) = s.gate_kernels(k);
-                step.dispatch(gate.get()?, &s.gate, &w, groups)?;
+                let groups = s.kind.workgroups(s.count);
+                step.dispatch(s.gate_kernel(k).get()?, &s.gate, &w, groups)?;
             }
             self.record_history_term(step, k, s, &w)?;
         }
@@ -665,10 +668,12 @@ impl Mixer {
         s: &Slice,
         w: &MixerParams,
     ) -> Result<()> {
-        match self.method {
-            Method::Lazy => self.record_lazy(step, k, s, w),
-            Method::Eager => self.record_eager(step, k, s, w),
-            Method::Flash | Method::None => Ok(()),
+        if let Some(lazy) = &s.lazy {
+            return lazy.record(step, k, s.count, w);
+        }
+        match &self.groups[s.group].work {
+            GroupWork::Eager(bind) => eager::record(step, k, bind, (self.len, s.count), w),
+            GroupWork::Flash(_) | GroupWork::Nothing => Ok(()),
         }
     }
 

@@ -6,7 +6,7 @@
 use super::weights::{Matrix, VecOffsets, WeightFormat, WeightStorage, QUAD_BLOCK};
 use crate::config::Config;
 use crate::error::Result;
-use crate::gpu::{self, param_block, Access, GpuContext, Kernel, Step, MAX_ROWS};
+use crate::gpu::{self, param_block, Access, Bind, GpuContext, Kernel, Step, MAX_ROWS};
 use crate::mixer::GATE_LIB_WGSL;
 use crate::shaders::Shader;
 

@@ -15,7 +15,7 @@
 //! - `generation`: the generation stream ([`Generation`]); `batch`: B > 1 sequences.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Counts, ParamArena, Step, MAX_ROWS};
+use crate::gpu::{Bind, Counts, ParamArena, Step, MAX_ROWS};
 use crate::mixer::{Method, Mixer, MixerIo};
 use crate::sampling::GpuSampler;
 use block::{Block, BlockCx, PromptRows};
