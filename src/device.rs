@@ -7,6 +7,6 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub use crate::gpu::list_adapters;
 pub use crate::gpu::{
-    block_on, describe_wgpu_error, instance_for, instance_from_env, pick_adapter, requirements,
-    wanted_features, GpuContext,
+    block_on, describe_wgpu_error, instance_for, instance_from_env, pick_adapter,
+    pick_adapter_async, requirements, wanted_features, GpuContext,
 };
