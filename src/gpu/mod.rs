@@ -36,8 +36,8 @@ pub(crate) use block::ParamBlock;
 #[cfg(not(target_arch = "wasm32"))]
 pub use context::list_adapters;
 pub use context::{
-    describe_wgpu_error, instance_for, instance_from_env, pick_adapter, requirements,
-    wanted_features, GpuContext,
+    describe_wgpu_error, instance_for, instance_from_env, pick_adapter, pick_adapter_async,
+    requirements, wanted_features, GpuContext,
 };
 pub(crate) use kernel::param_layout;
 pub use kernel::{Access, Bind, DeferredKernel, Kernel};
