@@ -36,6 +36,8 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod model;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod records;
 pub mod reference;
 pub mod sampling;
 pub mod session;

@@ -4,4 +4,5 @@ pub(crate) mod bench;
 pub(crate) mod common;
 pub(crate) mod generate;
 pub(crate) mod info;
+pub(crate) mod records;
 pub(crate) mod score;

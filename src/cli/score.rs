@@ -2,8 +2,10 @@
 //! ([`Session::score`]), with its logits and hidden states on request.
 
 use super::common::{device, load_model, ModelArg};
+use super::records::{check_method, score_records, RecordsOut};
 use clap::Args;
 use flashconv::model::write_f32;
+use flashconv::records::{Case, Format, Records};
 use flashconv::sampling::top2_margin;
 use flashconv::session::{Score, ScoreOptions};
 use flashconv::tokenizer::{parse_ids, Tokenizer};
@@ -20,9 +22,32 @@ pub(crate) struct ScoreArgs {
     /// Text, tokenized as the HF tokenizer does (with its trailing [SEP]).
     #[arg(long, group = "source")]
     pub(crate) text: Option<String>,
-    /// A file whose text is scored (like --text; trailing newlines are dropped).
+    /// A file to score. A FASTA or FASTQ file (plain or gzip; multi-line records, `N`,
+    /// IUPAC codes) is scored record by record, one output row each (see --out); so is
+    /// plain text, one sequence per line, with --out or --jsonl. Otherwise the file's
+    /// whole text is one sequence (like --text; trailing newlines are dropped).
     #[arg(long, group = "source")]
     pub(crate) input: Option<PathBuf>,
+    /// With --input: one row per record into this file, in input order, written as each
+    /// completes (TSV with a header: id, tokens, nll, mean_nll, perplexity, error; stdout
+    /// without --out). A record that fails (too long for the model, ...) gets its error
+    /// in the row, the run goes on, and the exit status is 1.
+    #[arg(long, requires = "input")]
+    pub(crate) out: Option<PathBuf>,
+    /// With --input: the rows as JSON Lines instead of TSV.
+    #[arg(long, requires = "input")]
+    pub(crate) jsonl: bool,
+    /// Fold the bases to upper case before tokenizing. Without it the text is tokenized
+    /// as the HF HyenaDNA tokenizer does, which maps lower case (soft-masked bases) to
+    /// [UNK]: use the default to match the original model's numbers, --uppercase to
+    /// score soft-masked regions as bases.
+    #[arg(long)]
+    pub(crate) uppercase: bool,
+    /// With records: how many run side by side in one session (flash only; the other
+    /// methods score one at a time). Records are read a few batches at a time and
+    /// grouped by length, so little is padded.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) batch: u16,
     /// Write the logits of every position (f32 [n, padded vocab], tensor `logits`).
     #[arg(long)]
     pub(crate) logits: Option<PathBuf>,
@@ -36,10 +61,9 @@ pub(crate) struct ScoreArgs {
 
 pub(crate) fn score(a: ScoreArgs) -> Result<()> {
     let method = a.model.method;
-    if !method.is_exact() {
-        return Err(Error::input(
-            "score needs an exact method (flash, lazy or eager)",
-        ));
+    check_method(method)?;
+    if let Some(input) = a.input.as_deref().filter(|&p| a.records_mode(p)) {
+        return score_file(&a, input);
     }
     let (model, tok) = load_model(&a.model.model)?;
     let ids = a.ids(&tok)?;
@@ -85,26 +109,60 @@ pub(crate) fn score(a: ScoreArgs) -> Result<()> {
 
 /// Logits come back in pieces of at most this many positions, so the ring on the
 /// device stays small (and within the binding limit) however long the sequence.
-const SCORE_ROWS: usize = 2048;
+pub(crate) const SCORE_ROWS: usize = 2048;
+
+/// `score --input` record by record.
+fn score_file(a: &ScoreArgs, input: &std::path::Path) -> Result<()> {
+    if a.logits.is_some() || a.hidden.is_some() || a.json {
+        return Err(Error::input(
+            "--logits, --hidden and --json score one sequence; with records (FASTA, \
+             FASTQ, --out, --jsonl) the rows hold the scores",
+        ));
+    }
+    let (model, tok) = load_model(&a.model.model)?;
+    let ctx = device()?;
+    let gm = a.model.upload(&ctx, model)?;
+    let out = RecordsOut {
+        path: a.out.clone(),
+        jsonl: a.jsonl,
+        case: Case::upper_if(a.uppercase),
+        batch: a.batch as usize,
+    };
+    score_records((&ctx, &gm, &tok), &a.model, input, &out)
+}
 
 impl ScoreArgs {
+    /// Whether `--input` is read as records: FASTA or FASTQ content, or rows asked for.
+    fn records_mode(&self, input: &std::path::Path) -> bool {
+        self.out.is_some()
+            || self.jsonl
+            || Records::open(input).is_ok_and(|r| r.format() != Format::Lines)
+    }
+
     /// The sequence: `--ids` as given, or `--text` / `--input` tokenized as the HF
     /// tokenizer does (with its trailing [SEP]).
     fn ids(&self, tok: &Tokenizer) -> Result<Vec<u32>> {
         match (&self.ids, &self.text, &self.input) {
             (Some(ids), _, _) => parse_ids(ids),
-            (_, Some(text), _) => Ok(tok.encode_with_sep(text)),
+            (_, Some(text), _) => Ok(tok.encode_with_sep(&self.case(text))),
             (_, _, Some(path)) => {
                 let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
                     path: path.clone(),
                     source,
                 })?;
-                Ok(tok.encode_with_sep(text.trim_end_matches(['\n', '\r'])))
+                Ok(tok.encode_with_sep(&self.case(text.trim_end_matches(['\n', '\r']))))
             }
             _ => Err(Error::input(
                 "give the sequence with --ids, --text or --input",
             )),
         }
+    }
+}
+
+impl ScoreArgs {
+    /// `text` as `--uppercase` says.
+    fn case(&self, text: &str) -> String {
+        Case::upper_if(self.uppercase).apply(text)
     }
 }
 

@@ -90,6 +90,22 @@ impl SessionOptions {
         ))
     }
 
+    /// Options for scoring `seqs` side by side with `method` ([`SessionOptions::batch`]
+    /// = their count, the length the longest needs): checks every id, every length
+    /// and the batch ([`check_batch`](super::check_batch)) first. What
+    /// [`Session::score_batch`](super::Session::score_batch) runs on.
+    pub fn for_batch(config: &Config, method: Method, seqs: &[&[u32]]) -> Result<Self> {
+        super::check_batch(method, seqs.len())?;
+        let mut len = 1;
+        for ids in seqs {
+            check_ids(config, ids)?;
+            len = len.max(session_len(config, ids.len(), 0)?);
+        }
+        let mut opts = Self::new(method, len);
+        opts.batch = seqs.len();
+        Ok(opts)
+    }
+
     /// The flash tile options among these.
     pub fn tiles(&self) -> crate::mixer::Tiles {
         crate::mixer::Tiles {
