@@ -1,8 +1,8 @@
-//! The `flashconv` command line: info, generate, score, bench, bench-fft, random. One
+//! The `flashconv` command line: info, generate, score, embed, bench, bench-fft, random. One
 //! module a command (`cli/`), with what they share in `cli/common.rs`.
 
 use clap::{Parser, Subcommand};
-use cli::{bench, common, generate, info, score};
+use cli::{bench, common, embed, generate, info, score};
 
 mod cli;
 mod plot;
@@ -28,8 +28,12 @@ enum Cmd {
     Info,
     /// Generate tokens after a prompt, streaming them as they come.
     Generate(generate::GenerateArgs),
-    /// Score a sequence: per-token log-probabilities, NLL and perplexity.
+    /// Score a sequence, or every record of a FASTA/FASTQ file: per-token
+    /// log-probabilities, NLL and perplexity.
     Score(score::ScoreArgs),
+    /// Embed every record of a FASTA/FASTQ file (hidden states after ln_f, pooled)
+    /// into safetensors shards, resuming what a killed run left.
+    Embed(embed::EmbedArgs),
     /// Benchmark flash / lazy / eager / none on a random model.
     Bench(bench::BenchArgs),
     /// Batched complex FFT throughput (GFLOP/s) next to single-threaded rustfft.
@@ -46,6 +50,7 @@ fn main() {
         Cmd::Info => info::info(),
         Cmd::Generate(a) => generate::generate(a),
         Cmd::Score(a) => score::score(a),
+        Cmd::Embed(a) => embed::embed(a),
         Cmd::Bench(a) => bench::run_bench(a),
         Cmd::BenchFft(a) => bench::bench_fft(a),
         Cmd::Random(a) => info::random(a),

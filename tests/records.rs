@@ -203,3 +203,200 @@ fn score_rows_equal_each_record_scored_alone() {
     assert_eq!(tables[0], tables[1], "the gzip copy gives the same rows");
     assert_ne!(tables[0], tables[2], "lower case is [UNK] unless folded");
 }
+
+/// The tensors of a safetensors file: (name, shape, f32 values or i64 as f64).
+fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+    let bytes = std::fs::read(path).expect("shard");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let mut out: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let values = match t.dtype() {
+                safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(t.data())
+                    .into_iter()
+                    .map(f64::from)
+                    .collect(),
+                safetensors::Dtype::I64 => bytemuck::pod_collect_to_vec::<u8, i64>(t.data())
+                    .into_iter()
+                    .map(|v| v as f64)
+                    .collect(),
+                other => panic!("unexpected dtype {other:?}"),
+            };
+            (name, t.shape().to_vec(), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn mean_embeddings_equal_the_mean_of_score_hidden() {
+    let dir = scratch("embed");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
+    write(&dir.join("a.fa"), &fasta(200));
+    let out = dir.join("out");
+    let run = flashconv(&[
+        "embed",
+        "--model",
+        model,
+        "--input",
+        dir.join("a.fa").to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "--shard-records",
+        "3",
+    ]);
+    assert_eq!(run.status.code(), Some(1), "the long record fails");
+    let index = std::fs::read_to_string(out.join("index.tsv")).expect("index");
+    let lines: Vec<Vec<&str>> = index.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines[0], ["shard", "row", "id", "tokens", "error"]);
+    assert_eq!(lines.len(), 5, "{index}");
+    assert!(
+        lines[3][4].contains("160") && lines[3][1].is_empty(),
+        "{:?}",
+        lines[3]
+    );
+    for (line, text) in lines[1..]
+        .iter()
+        .zip(["ACGTACGTNNacgtACGT", "", "", "ACGTRYKMAC"])
+    {
+        if line[2] == "long" {
+            continue;
+        }
+        let shard = tensors(&out.join(line[0]));
+        let (_, shape, emb) = &shard[0];
+        let d = shape[1];
+        let row: usize = line[1].parse().expect("row");
+        let got = &emb[row * d..(row + 1) * d];
+        let hidden_path = dir.join(format!("{}.safetensors", line[2]));
+        let alone = flashconv(&[
+            "score",
+            "--model",
+            model,
+            "--text",
+            text,
+            "--hidden",
+            hidden_path.to_str().expect("path"),
+        ]);
+        assert!(
+            alone.status.success(),
+            "{}",
+            String::from_utf8_lossy(&alone.stderr)
+        );
+        let (_, hs, hidden) = &tensors(&hidden_path)[0];
+        let n = hs[0];
+        assert_eq!(n.to_string(), line[3], "tokens");
+        for (c, &g) in got.iter().enumerate() {
+            let mean = (0..n).map(|t| hidden[t * d + c]).sum::<f64>() / n as f64;
+            assert!(
+                (g - mean).abs() <= 1e-5 * mean.abs().max(1.0),
+                "{}: {g} vs {mean}",
+                line[2]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_killed_embed_run_resumes_to_the_same_files() {
+    let dir = scratch("resume");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
+    // 240 records of 20 to 139 bases, some lower case.
+    let mut fa = String::new();
+    let mut x = 7u64;
+    for i in 0..240 {
+        fa.push_str(&format!(">r{i}\n"));
+        for _ in 0..20 + i % 120 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            fa.push(b"ACGTNacgt"[(x >> 33) as usize % 9] as char);
+        }
+        fa.push('\n');
+    }
+    write(&dir.join("r.fa"), fa.as_bytes());
+    let input = dir.join("r.fa");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "embed",
+            "--model",
+            model,
+            "--input",
+            input.to_str().expect("path"),
+            "--out",
+            out.to_str().expect("path"),
+            "--shard-records",
+            "16",
+            "--batch",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let whole = dir.join("whole");
+    let run = Command::new(env!("CARGO_BIN_EXE_flashconv"))
+        .args(args(&whole))
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let killed = dir.join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flashconv"))
+        .args(args(&killed))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let done = |dir: &Path| -> usize {
+        std::fs::read(dir.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["records_done"].as_u64())
+            .unwrap_or(0) as usize
+    };
+    let start = std::time::Instant::now();
+    while done(&killed) < 32 && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    let at_kill = done(&killed);
+    assert!(
+        (32..240).contains(&at_kill),
+        "killed after {at_kill} of 240 records"
+    );
+
+    let rerun = Command::new(env!("CARGO_BIN_EXE_flashconv"))
+        .args(args(&killed))
+        .output()
+        .expect("rerun");
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let names = |dir: &Path| -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&whole), names(&killed), "the same files");
+    assert!(names(&whole).len() > 3, "{:?}", names(&whole));
+    for name in names(&whole) {
+        let (a, b) = (
+            std::fs::read(whole.join(&name)),
+            std::fs::read(killed.join(&name)),
+        );
+        assert!(
+            a.expect("whole") == b.expect("killed"),
+            "{name} differs after the resume"
+        );
+    }
+}

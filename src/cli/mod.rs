@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod common;
+pub(crate) mod embed;
 pub(crate) mod generate;
 pub(crate) mod info;
 pub(crate) mod records;

@@ -24,16 +24,19 @@ pub(crate) struct RecordsOut {
     pub(crate) batch: usize,
 }
 
-/// What one record came to: its id and token count, then its score or why it has none.
-struct Row {
-    id: String,
-    tokens: usize,
-    result: std::result::Result<Score, String>,
+/// What one record came to: its id and token count, then its result (a score, an
+/// embedding) or why it has none.
+pub(crate) struct Done<T> {
+    pub(crate) id: String,
+    pub(crate) tokens: usize,
+    pub(crate) result: std::result::Result<T, String>,
 }
+
+type Row = Done<Score>;
 
 const TSV_HEADER: &str = "id\ttokens\tnll\tmean_nll\tperplexity\terror";
 
-impl Row {
+impl Done<Score> {
     /// The row as TSV (floats in Rust's shortest round-trip form; the error's tabs and
     /// line breaks become spaces).
     fn tsv(&self) -> String {
@@ -67,6 +70,8 @@ impl Row {
 struct Pending {
     id: String,
     bases: usize,
+    /// Tokens after tokenizing (0 for a record that could not be read).
+    tokens: usize,
     ids: std::result::Result<Vec<u32>, String>,
 }
 
@@ -116,67 +121,169 @@ impl Sink {
 }
 
 /// Scores every record of `input` on `gm`, writing a row per record in input order.
-/// Records are read in chunks of a few batches; within a chunk those of similar
-/// length run side by side, `out.batch` to a session. Fails at the end, after every
-/// record, when any record failed.
+/// Fails at the end, after every record, when any record failed.
 pub(crate) fn score_records(
     (ctx, gm, tok): (&GpuContext, &GpuModel, &Tokenizer),
     model: &ModelArg,
     input: &Path,
     out: &RecordsOut,
 ) -> Result<()> {
-    // Sessions of several sequences run flash (or none, which cannot score).
-    let batch = if model.method == Method::Flash {
-        out.batch
-    } else {
-        1
-    };
-    let mut records = Records::open(input)?.peekable();
+    let mut batches = Batches::open(input, (gm, tok), model.method, (out.case, out.batch))?;
     let mut sink = Sink::new(out)?;
-    let bar = progress_bar(0, "{spinner} {pos} records, {msg} [{elapsed}]");
-    let start = std::time::Instant::now();
-    let (mut done, mut failed, mut bases) = (0usize, 0usize, 0usize);
-    while records.peek().is_some() {
-        let chunk: Vec<Pending> = records
-            .by_ref()
-            .take(CHUNK_BATCHES * batch)
-            .enumerate()
-            .map(|(i, r)| pending(r, done + i, (gm, tok, model.method), out.case))
-            .collect();
-        bases += chunk.iter().map(|p| p.bases).sum::<usize>();
-        done += chunk.len();
-        for row in score_chunk((ctx, gm, model), chunk, batch) {
-            failed += usize::from(row.result.is_err());
+    let mut progress = Progress::new();
+    while let Some(chunk) = batches.next_chunk(|seqs| score_group(ctx, gm, model, seqs)) {
+        for row in chunk {
+            progress.failed += usize::from(row.result.is_err());
             sink.row(&row)?;
         }
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        bar.set_position(done as u64);
-        bar.set_message(format!(
-            "{:.1} records/s, {:.0} bases/s",
-            done as f64 / secs,
-            bases as f64 / secs
-        ));
+        progress.show(&batches);
     }
-    bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "{done} records ({bases} bases) in {secs:.3} s ({:.1} records/s), {failed} failed",
-        done as f64 / secs.max(1e-9)
-    );
-    if failed > 0 {
-        let at = out
-            .path
-            .as_ref()
-            .map_or("the output".into(), |p| p.display().to_string());
-        return Err(Error::input(format!(
-            "{failed} of {done} records failed (their rows in {at} name the error)"
-        )));
-    }
-    Ok(())
+    let at = out
+        .path
+        .as_ref()
+        .map_or("the output".into(), |p| p.display().to_string());
+    progress.finish(&batches, &format!("their rows in {at} name the error"))
+}
+
+/// The records of one input, read a few batches at a time; within such a chunk the
+/// records that can run are sorted by length and run side by side, `batch` to a
+/// session.
+pub(crate) struct Batches<'a> {
+    records: std::iter::Peekable<Records>,
+    model: (&'a GpuModel, &'a Tokenizer, Method),
+    case: Case,
+    batch: usize,
+    /// Records read so far, and their bases.
+    pub(crate) read: usize,
+    pub(crate) bases: usize,
 }
 
 /// Batches read at a time: the records sorted by length within them share sessions.
 const CHUNK_BATCHES: usize = 4;
+
+impl<'a> Batches<'a> {
+    /// The records of `input` for `method` on `gm`, tokenized by `tok` after `case`,
+    /// `batch` to a session (one for the methods other than flash, whose sessions run
+    /// one sequence).
+    pub(crate) fn open(
+        input: &Path,
+        (gm, tok): (&'a GpuModel, &'a Tokenizer),
+        method: Method,
+        (case, batch): (Case, usize),
+    ) -> Result<Self> {
+        Ok(Batches {
+            records: Records::open(input)?.peekable(),
+            model: (gm, tok, method),
+            case,
+            batch: if method == Method::Flash { batch } else { 1 },
+            read: 0,
+            bases: 0,
+        })
+    }
+
+    /// Reads and drops the next `n` records (those a resumed run has done).
+    pub(crate) fn skip(&mut self, n: usize) {
+        for r in self.records.by_ref().take(n) {
+            self.bases += r.map_or(0, |r| r.seq.len());
+            self.read += 1;
+        }
+    }
+
+    /// The next chunk's records in input order with what `run` gave for theirs (run on
+    /// groups of similar length; a group that fails gives each of its records the
+    /// error), or None at the end of the input.
+    pub(crate) fn next_chunk<T>(
+        &mut self,
+        mut run: impl FnMut(&[&[u32]]) -> Result<Vec<T>>,
+    ) -> Option<Vec<Done<T>>> {
+        self.records.peek()?;
+        let (gm, tok, method) = self.model;
+        let first = self.read;
+        let chunk: Vec<Pending> = self
+            .records
+            .by_ref()
+            .take(CHUNK_BATCHES * self.batch)
+            .enumerate()
+            .map(|(i, r)| pending(r, first + i, (gm, tok, method), self.case))
+            .collect();
+        self.read += chunk.len();
+        self.bases += chunk.iter().map(|p| p.bases).sum::<usize>();
+        let mut results: Vec<Option<std::result::Result<T, String>>> =
+            chunk.iter().map(|_| None).collect();
+        let ids = |i: usize| chunk[i].ids.as_deref().unwrap_or_default();
+        let mut good: Vec<usize> = (0..chunk.len()).filter(|&i| chunk[i].ids.is_ok()).collect();
+        good.sort_by_key(|&i| ids(i).len());
+        for group in good.chunks(self.batch) {
+            let seqs: Vec<&[u32]> = group.iter().map(|&i| ids(i)).collect();
+            match run(&seqs) {
+                Ok(out) => group
+                    .iter()
+                    .zip(out)
+                    .for_each(|(&i, o)| results[i] = Some(Ok(o))),
+                Err(e) => group
+                    .iter()
+                    .for_each(|&i| results[i] = Some(Err(e.to_string()))),
+            }
+        }
+        let done = chunk.into_iter().zip(results).map(|(p, r)| Done {
+            tokens: p.tokens,
+            result: match (p.ids, r) {
+                (Err(e), _) => Err(e),
+                (Ok(_), r) => r.unwrap_or_else(|| Err("not run".into())),
+            },
+            id: p.id,
+        });
+        Some(done.collect())
+    }
+}
+
+/// The progress line (records/s, bases/s) and the failure count.
+pub(crate) struct Progress {
+    bar: indicatif::ProgressBar,
+    start: std::time::Instant,
+    pub(crate) failed: usize,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        Progress {
+            bar: progress_bar(0, "{spinner} {pos} records, {msg} [{elapsed}]"),
+            start: std::time::Instant::now(),
+            failed: 0,
+        }
+    }
+
+    pub(crate) fn show(&self, b: &Batches<'_>) {
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_position(b.read as u64);
+        self.bar.set_message(format!(
+            "{:.1} records/s, {:.0} bases/s",
+            b.read as f64 / secs,
+            b.bases as f64 / secs
+        ));
+    }
+
+    /// The summary on stderr; an error when records failed (`where_` says where they
+    /// are named).
+    pub(crate) fn finish(self, b: &Batches<'_>, where_: &str) -> Result<()> {
+        self.bar.finish_and_clear();
+        let secs = self.start.elapsed().as_secs_f64();
+        eprintln!(
+            "{} records ({} bases) in {secs:.3} s ({:.1} records/s), {} failed",
+            b.read,
+            b.bases,
+            b.read as f64 / secs.max(1e-9),
+            self.failed
+        );
+        if self.failed > 0 {
+            return Err(Error::input(format!(
+                "{} of {} records failed ({where_})",
+                self.failed, b.read
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// Record `index` (from 0) read and tokenized, with its ids checked against the model
 /// (vocabulary, max_seq_len) so that a bad record never fails its batch.
@@ -190,6 +297,7 @@ fn pending(
         Err(e) => Pending {
             id: format!("record {}", index + 1),
             bases: 0,
+            tokens: 0,
             ids: Err(e.to_string()),
         },
         Ok(r) => {
@@ -198,53 +306,11 @@ fn pending(
             Pending {
                 id: r.id,
                 bases: r.seq.len(),
+                tokens: ids.len(),
                 ids: checked.map(|_| ids).map_err(|e| e.to_string()),
             }
         }
     }
-}
-
-/// The rows of `chunk`, in its order: its good records sorted by length and scored
-/// `batch` to a session (a session that fails gives each of its records the error).
-fn score_chunk(
-    (ctx, gm, model): (&GpuContext, &GpuModel, &ModelArg),
-    chunk: Vec<Pending>,
-    batch: usize,
-) -> Vec<Row> {
-    let mut results: Vec<Option<std::result::Result<Score, String>>> = vec![None; chunk.len()];
-    let mut good: Vec<usize> = Vec::new();
-    for (i, p) in chunk.iter().enumerate() {
-        match &p.ids {
-            Ok(_) => good.push(i),
-            Err(e) => results[i] = Some(Err(e.clone())),
-        }
-    }
-    let ids = |i: usize| chunk[i].ids.as_deref().unwrap_or_default();
-    good.sort_by_key(|&i| ids(i).len());
-    for group in good.chunks(batch) {
-        let seqs: Vec<&[u32]> = group.iter().map(|&i| ids(i)).collect();
-        match score_group(ctx, gm, model, &seqs) {
-            Ok(scores) => {
-                for (&i, s) in group.iter().zip(scores) {
-                    results[i] = Some(Ok(s));
-                }
-            }
-            Err(e) => {
-                for &i in group {
-                    results[i] = Some(Err(e.to_string()));
-                }
-            }
-        }
-    }
-    chunk
-        .into_iter()
-        .zip(results)
-        .map(|(p, r)| Row {
-            tokens: p.ids.as_ref().map_or(0, |ids| ids.len()),
-            id: p.id,
-            result: r.unwrap_or_else(|| Err("not scored".into())),
-        })
-        .collect()
 }
 
 /// The scores of `seqs` side by side on a fresh session sized for the longest.

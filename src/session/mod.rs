@@ -28,6 +28,7 @@ mod batch;
 mod block;
 mod buffers;
 mod dense;
+mod embed;
 mod generation;
 mod hyena;
 mod options;
@@ -39,6 +40,7 @@ pub use crate::mixer::{MixerMemory, Tiles, DEFAULT_FFT_MIN_TILE};
 #[cfg(test)]
 pub(crate) use dense::Matvec as MatvecParams;
 pub(crate) use dense::{matvec_source, PREFILL_ROWS, SESSION_WGSL};
+pub use embed::Pool;
 pub use generation::{CancelHandle, GenerateOptions, Generation, GenerationStats, StopReason};
 pub use options::SessionOptions;
 pub(crate) use plan::per_sequence;

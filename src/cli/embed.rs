@@ -1,0 +1,297 @@
+//! `flashconv embed`: every record's embedding (hidden states after ln_f, pooled) into
+//! safetensors shards in a directory, with an index and a manifest. Each shard is
+//! written whole under a temporary name and renamed; the manifest, renamed last,
+//! counts the records done, so a run killed at any point and started again with the
+//! same command skips them and ends with the same files as a run never interrupted.
+
+use super::common::{device, load_model, ModelArg};
+use super::records::{check_method, Batches, Done, Progress};
+use clap::Args;
+use flashconv::records::Case;
+use flashconv::session::Pool;
+use flashconv::{Error, GpuContext, GpuModel, Result, Session, SessionOptions};
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub(crate) struct EmbedArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArg,
+    /// FASTA, FASTQ or one sequence per line; plain or gzip.
+    #[arg(long)]
+    pub(crate) input: PathBuf,
+    /// Output directory: `shard-NNNNN.safetensors` (tensor `embeddings`, f32
+    /// [records, d_model]; with --pool none [positions, d_model] and `offsets`, i64
+    /// [records + 1], where record i's rows start), `index.tsv` (shard, row, id,
+    /// tokens, error: one line per record in input order) and `manifest.json`.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// mean: the mean of the hidden states (after ln_f) over the record's positions as
+    /// `score --text` tokenizes it, its bases then the trailing [SEP]; last: the [SEP]
+    /// position's; none: every position's.
+    #[arg(long, value_enum, default_value_t = Pool::Mean)]
+    pub(crate) pool: Pool,
+    /// Fold the bases to upper case before tokenizing (see `score --uppercase`).
+    #[arg(long)]
+    pub(crate) uppercase: bool,
+    /// Records run side by side in one session (flash only).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) batch: u16,
+    /// Records per shard (the last may hold fewer).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) shard_records: u32,
+}
+
+/// What a run is, as the manifest records it: a rerun with other values is refused
+/// rather than mixed into the same directory.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+struct Manifest {
+    flashconv_version: String,
+    model: String,
+    input: String,
+    method: String,
+    pool: String,
+    uppercase: bool,
+    shard_records: usize,
+    d_model: usize,
+    /// Records done (in whole shards), and the shards written.
+    records_done: usize,
+    shards: usize,
+    /// Records among those done that have no embedding (their index line says why).
+    failed: usize,
+}
+
+pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
+    check_method(a.model.method)?;
+    let (model, tok) = load_model(&a.model.model)?;
+    let ctx = device()?;
+    let gm = a.model.upload(&ctx, model)?;
+    let mut run = Shards::open(&a, gm.config().d_model)?;
+    let case = Case::upper_if(a.uppercase);
+    let mut batches = Batches::open(
+        &a.input,
+        (&gm, &tok),
+        a.model.method,
+        (case, a.batch as usize),
+    )?;
+    batches.skip(run.manifest.records_done);
+    let mut progress = Progress::new();
+    progress.failed = run.manifest.failed;
+    while let Some(chunk) =
+        batches.next_chunk(|seqs| embed_group(&ctx, &gm, &a.model, seqs, a.pool))
+    {
+        for done in chunk {
+            run.push(done)?;
+        }
+        progress.show(&batches);
+    }
+    run.flush()?;
+    progress.failed = run.manifest.failed;
+    let at = format!("{} names them", a.out.join("index.tsv").display());
+    progress.finish(&batches, &at)
+}
+
+/// The embeddings of `seqs` side by side on a fresh session sized for the longest.
+fn embed_group(
+    ctx: &GpuContext,
+    gm: &GpuModel,
+    model: &ModelArg,
+    seqs: &[&[u32]],
+    pool: Pool,
+) -> Result<Vec<Vec<f32>>> {
+    let opts = SessionOptions::for_batch(gm.config(), model.method, seqs)?;
+    let mut opts = model.tuned(ctx, opts)?;
+    let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1);
+    opts.logit_rows = longest.min(super::score::SCORE_ROWS);
+    Session::new(gm, opts)?.embed_batch(seqs, pool)
+}
+
+/// The output directory of one run: the shard being filled, the index, the manifest.
+struct Shards {
+    dir: PathBuf,
+    manifest: Manifest,
+    pool: Pool,
+    /// The records of the shard being filled.
+    pending: Vec<Done<Vec<f32>>>,
+}
+
+impl Shards {
+    /// The directory of `a`, resuming what a run of the same command left there: the
+    /// records of its manifest are done, and the index is cut back to them.
+    fn open(a: &EmbedArgs, d_model: usize) -> Result<Self> {
+        let dir = a.out.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
+        let fresh = Manifest {
+            flashconv_version: env!("CARGO_PKG_VERSION").into(),
+            model: a
+                .model
+                .model
+                .as_ref()
+                .map_or("bundled".into(), |p| p.display().to_string()),
+            input: a.input.display().to_string(),
+            method: a.model.method.name().into(),
+            pool: a.pool.name().into(),
+            uppercase: a.uppercase,
+            shard_records: a.shard_records as usize,
+            d_model,
+            records_done: 0,
+            shards: 0,
+            failed: 0,
+        };
+        let path = dir.join("manifest.json");
+        let manifest = match std::fs::read(&path) {
+            Err(_) => fresh,
+            Ok(bytes) => {
+                let old: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::input(format!("{}: not a flashconv manifest: {e}", path.display()))
+                })?;
+                let same = Manifest {
+                    records_done: old.records_done,
+                    shards: old.shards,
+                    failed: old.failed,
+                    ..fresh
+                };
+                if old != same {
+                    return Err(Error::input(format!(
+                        "{} holds a run with other options ({}); use another --out",
+                        dir.display(),
+                        path.display()
+                    )));
+                }
+                old
+            }
+        };
+        let shards = Shards {
+            dir,
+            manifest,
+            pool: a.pool,
+            pending: Vec::new(),
+        };
+        shards.cut_index()?;
+        Ok(shards)
+    }
+
+    /// index.tsv with its header and the lines of the records done, no more (a run
+    /// killed after writing a shard's lines and before its manifest left more).
+    fn cut_index(&self) -> Result<()> {
+        let path = self.dir.join("index.tsv");
+        let kept: Vec<String> = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .lines()
+                .take(1 + self.manifest.records_done)
+                .map(String::from)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let mut text = if kept.is_empty() {
+            vec![INDEX_HEADER.to_string()]
+        } else {
+            kept
+        };
+        text.push(String::new());
+        write_atomic(&path, text.join("\n").as_bytes())
+    }
+
+    /// Adds a record; a full shard is written.
+    fn push(&mut self, done: Done<Vec<f32>>) -> Result<()> {
+        self.pending.push(done);
+        if self.pending.len() == self.manifest.shard_records {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the shard being filled (if it holds any record), appends its index
+    /// lines, then the manifest that counts them.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return self.write_manifest();
+        }
+        let shard = self.manifest.shards;
+        let name = format!("shard-{shard:05}.safetensors");
+        let d = self.manifest.d_model;
+        let records = std::mem::take(&mut self.pending);
+        write_atomic(&self.dir.join(&name), &shard_bytes(&records, d, self.pool)?)?;
+        let mut lines = String::new();
+        let mut row = 0;
+        for r in &records {
+            let (at, error) = match &r.result {
+                Ok(_) => (row.to_string(), String::new()),
+                Err(e) => (String::new(), e.replace(['\t', '\n', '\r'], " ")),
+            };
+            row += usize::from(r.result.is_ok());
+            lines.push_str(&format!("{name}\t{at}\t{}\t{}\t{error}\n", r.id, r.tokens));
+        }
+        let index = self.dir.join("index.tsv");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&index)
+            .map_err(|e| io_error(&index, e))?;
+        f.write_all(lines.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_error(&index, e))?;
+        self.manifest.records_done += records.len();
+        self.manifest.shards += 1;
+        self.manifest.failed += records.iter().filter(|r| r.result.is_err()).count();
+        self.write_manifest()
+    }
+
+    fn write_manifest(&self) -> Result<()> {
+        let mut json = serde_json::to_string_pretty(&self.manifest).unwrap_or_default();
+        json.push('\n');
+        write_atomic(&self.dir.join("manifest.json"), json.as_bytes())
+    }
+}
+
+const INDEX_HEADER: &str = "shard\trow\tid\ttokens\terror";
+
+/// A shard's safetensors bytes: the embeddings of its records that have one, in order,
+/// and for [`Pool::None`] where each record's rows start.
+fn shard_bytes(records: &[Done<Vec<f32>>], d: usize, pool: Pool) -> Result<Vec<u8>> {
+    let ok: Vec<&Vec<f32>> = records
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok())
+        .collect();
+    let data: Vec<f32> = ok.iter().flat_map(|e| e.iter().copied()).collect();
+    let mut offsets = vec![0i64];
+    for e in &ok {
+        offsets.push(offsets[offsets.len() - 1] + (e.len() / d.max(1)) as i64);
+    }
+    let rows = data.len() / d.max(1);
+    let bad = |e: safetensors::SafeTensorError| Error::input(format!("shard: {e}"));
+    let mut views = vec![(
+        "embeddings".to_string(),
+        TensorView::new(Dtype::F32, vec![rows, d], bytemuck::cast_slice(&data)).map_err(bad)?,
+    )];
+    if pool == Pool::None {
+        let view = TensorView::new(
+            Dtype::I64,
+            vec![offsets.len()],
+            bytemuck::cast_slice(&offsets),
+        );
+        views.push(("offsets".to_string(), view.map_err(bad)?));
+    }
+    safetensors::serialize(views, None).map_err(bad)
+}
+
+/// Writes `bytes` to `path` whole or not at all: to a temporary name beside it, synced,
+/// then renamed over it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| io_error(path, e))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
