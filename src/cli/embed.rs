@@ -5,11 +5,11 @@
 //! same command skips them and ends with the same files as a run never interrupted.
 
 use super::common::{device, load_model, ModelArg};
-use super::records::{check_method, Batches, Done, Progress};
+use super::records::{check_method, session_for, Batches, Done, Progress};
 use clap::Args;
 use flashconv::records::Case;
 use flashconv::session::Pool;
-use flashconv::{Error, GpuContext, GpuModel, Result, Session, SessionOptions};
+use flashconv::{Error, GpuContext, GpuModel, Result};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use std::io::Write;
@@ -93,7 +93,7 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     progress.finish(&batches, &at)
 }
 
-/// The embeddings of `seqs` side by side on a fresh session sized for the longest.
+/// The embeddings of `seqs` side by side.
 fn embed_group(
     ctx: &GpuContext,
     gm: &GpuModel,
@@ -101,11 +101,7 @@ fn embed_group(
     seqs: &[&[u32]],
     pool: Pool,
 ) -> Result<Vec<Vec<f32>>> {
-    let opts = SessionOptions::for_batch(gm.config(), model.method, seqs)?;
-    let mut opts = model.tuned(ctx, opts)?;
-    let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1);
-    opts.logit_rows = longest.min(super::score::SCORE_ROWS);
-    Session::new(gm, opts)?.embed_batch(seqs, pool)
+    session_for(ctx, gm, model, seqs)?.embed_batch(seqs, pool)
 }
 
 /// The output directory of one run: the shard being filled, the index, the manifest.

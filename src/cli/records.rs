@@ -313,18 +313,29 @@ fn pending(
     }
 }
 
-/// The scores of `seqs` side by side on a fresh session sized for the longest.
+/// The scores of `seqs` side by side.
 fn score_group(
     ctx: &GpuContext,
     gm: &GpuModel,
     model: &ModelArg,
     seqs: &[&[u32]],
 ) -> Result<Vec<Score>> {
+    session_for(ctx, gm, model, seqs)?.score_batch(seqs, &ScoreOptions::default())
+}
+
+/// A fresh session for `seqs` side by side, sized for the longest, with the model
+/// flags applied and its logits read back in pieces of at most `SCORE_ROWS` rows.
+pub(crate) fn session_for(
+    ctx: &GpuContext,
+    gm: &GpuModel,
+    model: &ModelArg,
+    seqs: &[&[u32]],
+) -> Result<Session> {
     let opts = SessionOptions::for_batch(gm.config(), model.method, seqs)?;
     let mut opts = model.tuned(ctx, opts)?;
     let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1);
     opts.logit_rows = longest.min(super::score::SCORE_ROWS);
-    Session::new(gm, opts)?.score_batch(seqs, &ScoreOptions::default())
+    Session::new(gm, opts)
 }
 
 /// Whether `method` can score (the exact ones).
