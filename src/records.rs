@@ -192,3 +192,74 @@ fn first_word(header: &[u8]) -> String {
         .unwrap_or(header.len());
     String::from_utf8_lossy(&header[..end]).into_owned()
 }
+
+/// One window of a sequence too long for the model: its tokens `start..end`, and the
+/// first token it scores, `keep` (the tokens before were scored by earlier windows,
+/// with more left context).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// First token of the window.
+    pub start: usize,
+    /// One past its last token.
+    pub end: usize,
+    /// The first predicted token this window scores (`start < keep <= end`).
+    pub keep: usize,
+}
+
+/// The windows of at most `width` tokens, `stride` apart, over a sequence of `n`
+/// tokens: every predicted token j (1 <= j < n) is scored exactly once, by the first
+/// window that holds both j and j - 1, which is the one giving it the most left
+/// context. One window when `n <= width`. Fails unless `1 <= stride < width`.
+pub fn windows(n: usize, width: usize, stride: usize) -> Result<Vec<Window>> {
+    if stride == 0 || stride >= width {
+        return Err(Error::input(format!(
+            "windows of {width} tokens need a stride from 1 to {}, not {stride}",
+            width.saturating_sub(1)
+        )));
+    }
+    let (mut out, mut start, mut keep) = (Vec::new(), 0, 1);
+    loop {
+        let end = (start + width).min(n);
+        out.push(Window { start, end, keep });
+        if end >= n {
+            return Ok(out);
+        }
+        // The next window starts at most width - 1 on, so it holds token end - 1.
+        keep = end;
+        start += stride;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every predicted token of every length is scored once, by a window holding it
+    /// and the token before, with the most left context any window gives it.
+    #[test]
+    fn windows_score_every_token_once_with_the_most_context() {
+        for (width, stride) in [(2, 1), (5, 2), (8, 7), (16, 5)] {
+            for n in 1..60 {
+                let w = windows(n, width, stride).expect("windows");
+                let mut owner = vec![None; n];
+                for (k, win) in w.iter().enumerate() {
+                    assert!(win.end - win.start <= width && win.start < win.keep.max(1));
+                    for (j, o) in owner.iter_mut().enumerate().take(win.end).skip(win.keep) {
+                        assert!(o.is_none(), "token {j} scored twice");
+                        *o = Some(k);
+                    }
+                }
+                for (j, o) in owner.iter().enumerate().skip(1) {
+                    let k = o.unwrap_or_else(|| panic!("n={n}: token {j} not scored"));
+                    let best = w
+                        .iter()
+                        .filter(|x| x.start < j && j < x.end)
+                        .map(|x| j - x.start)
+                        .max();
+                    assert_eq!(Some(j - w[k].start), best, "n={n} j={j}");
+                }
+            }
+        }
+        assert!(windows(10, 4, 4).is_err() && windows(10, 4, 0).is_err());
+    }
+}

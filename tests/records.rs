@@ -302,7 +302,7 @@ fn mean_embeddings_equal_the_mean_of_score_hidden() {
 fn a_killed_embed_run_resumes_to_the_same_files() {
     let dir = scratch("resume");
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
-    // 240 records of 20 to 139 bases, some lower case.
+    // 240 records of 20 to 139 bases, some lower case, in shards of 12.
     let mut fa = String::new();
     let mut x = 7u64;
     for i in 0..240 {
@@ -326,10 +326,12 @@ fn a_killed_embed_run_resumes_to_the_same_files() {
             input.to_str().expect("path"),
             "--out",
             out.to_str().expect("path"),
+            // Chunks of 4 batches of 2 do not divide shards of 12: the resumed run
+            // must still group its records as the whole run does.
             "--shard-records",
-            "16",
+            "12",
             "--batch",
-            "1",
+            "2",
         ]
         .map(String::from)
         .to_vec()
@@ -359,14 +361,14 @@ fn a_killed_embed_run_resumes_to_the_same_files() {
             .unwrap_or(0) as usize
     };
     let start = std::time::Instant::now();
-    while done(&killed) < 32 && start.elapsed().as_secs() < 120 {
+    while done(&killed) < 12 && start.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().expect("kill -9");
     child.wait().expect("reap");
     let at_kill = done(&killed);
     assert!(
-        (32..240).contains(&at_kill),
+        (12..240).contains(&at_kill),
         "killed after {at_kill} of 240 records"
     );
 
@@ -399,4 +401,148 @@ fn a_killed_embed_run_resumes_to_the_same_files() {
             "{name} differs after the resume"
         );
     }
+}
+
+#[test]
+fn shards_of_a_run_hold_every_record_once() {
+    let dir = scratch("shards");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
+    write(&dir.join("a.fa"), &fasta(200));
+    let input = dir.join("a.fa");
+    let rows = |shard: &[&str]| -> Vec<String> {
+        let out = flashconv(
+            &[
+                &[
+                    "score",
+                    "--model",
+                    model,
+                    "--input",
+                    input.to_str().expect("path"),
+                    "--jsonl",
+                ][..],
+                shard,
+            ]
+            .concat(),
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    // (id, nll or error) of each row: the records that share a session change the last
+    // bits of the nll, so the shards' rows are compared within the tolerance.
+    let parsed = |rows: Vec<String>| -> Vec<(String, Option<f64>)> {
+        rows.iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_str(r).expect("json");
+                (v["id"].as_str().expect("id").to_string(), v["nll"].as_f64())
+            })
+            .collect()
+    };
+    let whole = parsed(rows(&[]));
+    assert_eq!(whole.len(), 4);
+    let (a, b) = (
+        parsed(rows(&["--shard", "0/2"])),
+        parsed(rows(&["--shard", "1/2"])),
+    );
+    for (part, want) in [(a, [0, 2]), (b, [1, 3])] {
+        assert_eq!(part.len(), 2, "{part:?}");
+        for ((id, nll), w) in part.iter().zip(want) {
+            assert_eq!(id, &whole[w].0, "record {w}");
+            match (nll, whole[w].1) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-5 * y.abs().max(1e-12)),
+                (x, y) => assert_eq!(*x, y, "{id}"),
+            }
+        }
+    }
+    let bad = flashconv(&[
+        "score", "--model", model, "--input", "x.fa", "--shard", "2/2",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("I/N"),
+        "bad --shard is named"
+    );
+}
+
+#[test]
+fn long_records_are_scored_in_windows() {
+    let dir = scratch("windows");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
+    // 300 bases of a varying pattern, then [SEP]: 301 tokens, more than max_seq_len 160.
+    let bases: String = (0..300)
+        .map(|i| ['A', 'C', 'G', 'T', 'N'][(i * i + i / 7) % 5])
+        .collect();
+    write(
+        &dir.join("a.fa"),
+        format!(">long\n{bases}\n>short\nACGT\n").as_bytes(),
+    );
+    let out = flashconv(&[
+        "score",
+        "--model",
+        model,
+        "--input",
+        dir.join("a.fa").to_str().expect("path"),
+        "--jsonl",
+        "--window",
+        "160",
+        "--stride",
+        "60",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows[0]["tokens"], 301);
+    // The oracle, from the definition: token j is predicted in the window with the
+    // earliest start s (0, 60, 120, ...) that holds j - 1 and j; its log-probability
+    // is that of `score --ids` over the window's tokens.
+    let code = |c: char| "ACGTN".find(c).expect("base") as u32 + 7;
+    let ids: Vec<u32> = bases.chars().map(code).chain([1]).collect();
+    let mut per_window = std::collections::BTreeMap::new();
+    let mut nll = 0.0;
+    for j in 1..ids.len() {
+        let s = (0..)
+            .map(|k| 60 * k)
+            .find(|&s| s < j && j < s + 160)
+            .expect("a window");
+        let lp = per_window.entry(s).or_insert_with(|| {
+            let slice = &ids[s..(s + 160).min(ids.len())];
+            let list: Vec<String> = slice.iter().map(|i| i.to_string()).collect();
+            let run = flashconv(&[
+                "score",
+                "--model",
+                model,
+                "--json",
+                "--ids",
+                &list.join(","),
+            ]);
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
+            v["logprobs"]
+                .as_array()
+                .expect("logprobs")
+                .iter()
+                .map(|x| x.as_f64().expect("f64"))
+                .collect::<Vec<f64>>()
+        });
+        nll -= lp[j - s - 1];
+    }
+    assert_eq!(per_window.len(), 4, "windows at 0, 60, 120, 180");
+    let got = rows[0]["nll"].as_f64().expect("nll");
+    assert!((got - nll).abs() <= 1e-5 * nll.abs(), "{got} vs {nll}");
+    assert!(
+        rows[1]["nll"].as_f64().is_some(),
+        "a short record runs whole"
+    );
 }

@@ -5,9 +5,9 @@
 //! same command skips them and ends with the same files as a run never interrupted.
 
 use super::common::{device, load_model, ModelArg};
-use super::records::{check_method, session_for, Batches, Done, Progress};
+use super::records::{check_method, session_for, Batches, Done, Progress, Shard};
 use clap::Args;
-use flashconv::records::Case;
+use flashconv::records::{Case, Window};
 use flashconv::session::Pool;
 use flashconv::{Error, GpuContext, GpuModel, Result};
 use safetensors::tensor::TensorView;
@@ -42,6 +42,10 @@ pub(crate) struct EmbedArgs {
     /// Records per shard (the last may hold fewer).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) shard_records: u32,
+    /// Only part I of N of the records (those whose index from 0 is I modulo N), for
+    /// job arrays: give each part its own --out.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    pub(crate) shard: Option<Shard>,
 }
 
 /// What a run is, as the manifest records it: a rerun with other values is refused
@@ -55,6 +59,8 @@ struct Manifest {
     pool: String,
     uppercase: bool,
     shard_records: usize,
+    /// The part of the input (`I/N`).
+    part: String,
     d_model: usize,
     /// Records done (in whole shards), and the shards written.
     records_done: usize,
@@ -71,7 +77,7 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     let mut run = Shards::open(&a, gm.config().d_model)?;
     let case = Case::upper_if(a.uppercase);
     let mut batches = Batches::open(
-        &a.input,
+        (&a.input, a.shard.unwrap_or(Shard::ALL)),
         (&gm, &tok),
         a.model.method,
         (case, a.batch as usize),
@@ -79,9 +85,12 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     batches.skip(run.manifest.records_done);
     let mut progress = Progress::new();
     progress.failed = run.manifest.failed;
-    while let Some(chunk) =
-        batches.next_chunk(|seqs| embed_group(&ctx, &gm, &a.model, seqs, a.pool))
-    {
+    let group = |seqs: &[&[u32]]| embed_group(&ctx, &gm, &a.model, seqs, a.pool);
+    // Chunks never cross a shard, so a resumed run (which starts at one) groups the
+    // records as a run never interrupted does, and gives the same bytes.
+    // Without --window every record runs as one window.
+    let one = |_: &[Window], mut parts: Vec<Vec<f32>>| parts.pop().unwrap_or_default();
+    while let Some(chunk) = batches.next_chunk(run.room(), group, one) {
         for done in chunk {
             run.push(done)?;
         }
@@ -131,6 +140,7 @@ impl Shards {
             pool: a.pool.name().into(),
             uppercase: a.uppercase,
             shard_records: a.shard_records as usize,
+            part: a.shard.unwrap_or(Shard::ALL).to_string(),
             d_model,
             records_done: 0,
             shards: 0,
@@ -188,6 +198,11 @@ impl Shards {
         };
         text.push(String::new());
         write_atomic(&path, text.join("\n").as_bytes())
+    }
+
+    /// Records the shard being filled can still take.
+    fn room(&self) -> usize {
+        self.manifest.shard_records - self.pending.len()
     }
 
     /// Adds a record; a full shard is written.

@@ -4,7 +4,8 @@
 //! error and the run goes on; the exit status says whether any failed.
 
 use super::common::{progress_bar, ModelArg};
-use flashconv::records::{Case, Record, Records};
+use flashconv::records::{windows, Case, Record, Records, Window};
+use flashconv::session::check_ids;
 use flashconv::session::{Score, ScoreOptions};
 use flashconv::tokenizer::Tokenizer;
 use flashconv::{Error, GpuContext, GpuModel, Method, Result, Session, SessionOptions};
@@ -22,6 +23,10 @@ pub(crate) struct RecordsOut {
     /// Records scored side by side in one session (flash; the other methods score one
     /// at a time).
     pub(crate) batch: usize,
+    /// The part of the input this run takes.
+    pub(crate) shard: Shard,
+    /// `(width, stride)` of the windows of long records.
+    pub(crate) window: Option<(usize, usize)>,
 }
 
 /// What one record came to: its id and token count, then its result (a score, an
@@ -72,7 +77,9 @@ struct Pending {
     bases: usize,
     /// Tokens after tokenizing (0 for a record that could not be read).
     tokens: usize,
-    ids: std::result::Result<Vec<u32>, String>,
+    /// Its ids and the windows they run in (one, the whole record, unless it is
+    /// longer than `--window`), or why it cannot run.
+    ids: std::result::Result<(Vec<u32>, Vec<Window>), String>,
 }
 
 /// The rows' destination, written row by row in input order.
@@ -128,10 +135,22 @@ pub(crate) fn score_records(
     input: &Path,
     out: &RecordsOut,
 ) -> Result<()> {
-    let mut batches = Batches::open(input, (gm, tok), model.method, (out.case, out.batch))?;
+    if let Some((width, stride)) = out.window {
+        let max = gm.config().max_seq_len;
+        if width > max || width < 2 {
+            return Err(Error::input(format!(
+                "--window {width}: windows hold 2 to max_seq_len = {max} tokens"
+            )));
+        }
+        windows(width + 1, width, stride)?;
+    }
+    let source = (input, out.shard);
+    let mut batches = Batches::open(source, (gm, tok), model.method, (out.case, out.batch))?
+        .with_windows(out.window);
     let mut sink = Sink::new(out)?;
     let mut progress = Progress::new();
-    while let Some(chunk) = batches.next_chunk(|seqs| score_group(ctx, gm, model, seqs)) {
+    let group = |seqs: &[&[u32]]| score_group(ctx, gm, model, seqs);
+    while let Some(chunk) = batches.next_chunk(usize::MAX, group, combine_scores) {
         for row in chunk {
             progress.failed += usize::from(row.result.is_err());
             sink.row(&row)?;
@@ -149,88 +168,157 @@ pub(crate) fn score_records(
 /// records that can run are sorted by length and run side by side, `batch` to a
 /// session.
 pub(crate) struct Batches<'a> {
-    records: std::iter::Peekable<Records>,
+    /// The records of this shard, with their index in the whole input.
+    records: std::iter::Peekable<Box<dyn Iterator<Item = (usize, Result<Record>)>>>,
     model: (&'a GpuModel, &'a Tokenizer, Method),
     case: Case,
     batch: usize,
+    /// `(width, stride)`: records longer than `width` tokens run in windows.
+    window: Option<(usize, usize)>,
     /// Records read so far, and their bases.
     pub(crate) read: usize,
     pub(crate) bases: usize,
+}
+
+/// A deterministic part of the input, for job arrays: the records whose index (from
+/// 0, in input order) is `index` modulo `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Shard {
+    pub(crate) index: usize,
+    pub(crate) count: usize,
+}
+
+impl Shard {
+    /// The whole input.
+    pub(crate) const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `I/N` (0 <= I < N).
+    pub(crate) fn parse(s: &str) -> std::result::Result<Shard, String> {
+        let bad = || format!("--shard takes I/N with 0 <= I < N, e.g. 0/4, not '{s}'");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// Batches read at a time: the records sorted by length within them share sessions.
 const CHUNK_BATCHES: usize = 4;
 
 impl<'a> Batches<'a> {
-    /// The records of `input` for `method` on `gm`, tokenized by `tok` after `case`,
-    /// `batch` to a session (one for the methods other than flash, whose sessions run
-    /// one sequence).
+    /// The records of `shard` of `input` for `method` on `gm`, tokenized by `tok` after
+    /// `case`, `batch` to a session (one for the methods other than flash, whose
+    /// sessions run one sequence).
     pub(crate) fn open(
-        input: &Path,
+        (input, shard): (&Path, Shard),
         (gm, tok): (&'a GpuModel, &'a Tokenizer),
         method: Method,
         (case, batch): (Case, usize),
     ) -> Result<Self> {
+        let records: Box<dyn Iterator<Item = (usize, Result<Record>)>> = Box::new(
+            Records::open(input)?
+                .enumerate()
+                // A read error ends the input for every shard: each reports it.
+                .filter(move |(i, r)| r.is_err() || i % shard.count == shard.index),
+        );
         Ok(Batches {
-            records: Records::open(input)?.peekable(),
+            records: records.peekable(),
             model: (gm, tok, method),
             case,
             batch: if method == Method::Flash { batch } else { 1 },
+            window: None,
             read: 0,
             bases: 0,
         })
     }
 
+    /// Runs records longer than `width` tokens in windows `stride` apart
+    /// ([`windows`]).
+    pub(crate) fn with_windows(mut self, window: Option<(usize, usize)>) -> Self {
+        self.window = window;
+        self
+    }
+
     /// Reads and drops the next `n` records (those a resumed run has done).
     pub(crate) fn skip(&mut self, n: usize) {
-        for r in self.records.by_ref().take(n) {
+        for (_, r) in self.records.by_ref().take(n) {
             self.bases += r.map_or(0, |r| r.seq.len());
             self.read += 1;
         }
     }
 
-    /// The next chunk's records in input order with what `run` gave for theirs (run on
-    /// groups of similar length; a group that fails gives each of its records the
-    /// error), or None at the end of the input.
+    /// The next chunk's records (at most `limit`) in input order with what `run` gave
+    /// for theirs (run on groups of similar length; a group that fails gives each of
+    /// its records the error), or None at the end of the input. Which records share a
+    /// session changes the last bits of their results (the session's length, its FFT
+    /// sizes), so a run that must be reproduced from a point on starts its chunks there.
     pub(crate) fn next_chunk<T>(
         &mut self,
+        limit: usize,
         mut run: impl FnMut(&[&[u32]]) -> Result<Vec<T>>,
+        combine: impl Fn(&[Window], Vec<T>) -> T,
     ) -> Option<Vec<Done<T>>> {
         self.records.peek()?;
         let (gm, tok, method) = self.model;
-        let first = self.read;
         let chunk: Vec<Pending> = self
             .records
             .by_ref()
-            .take(CHUNK_BATCHES * self.batch)
-            .enumerate()
-            .map(|(i, r)| pending(r, first + i, (gm, tok, method), self.case))
+            .take((CHUNK_BATCHES * self.batch).min(limit.max(1)))
+            .map(|(i, r)| pending(r, i, (gm, tok, method), (self.case, self.window)))
             .collect();
         self.read += chunk.len();
         self.bases += chunk.iter().map(|p| p.bases).sum::<usize>();
-        let mut results: Vec<Option<std::result::Result<T, String>>> =
-            chunk.iter().map(|_| None).collect();
-        let ids = |i: usize| chunk[i].ids.as_deref().unwrap_or_default();
-        let mut good: Vec<usize> = (0..chunk.len()).filter(|&i| chunk[i].ids.is_ok()).collect();
-        good.sort_by_key(|&i| ids(i).len());
-        for group in good.chunks(self.batch) {
-            let seqs: Vec<&[u32]> = group.iter().map(|&i| ids(i)).collect();
+        // Every window of every good record, (record, window), shortest first.
+        let mut parts: Vec<(usize, usize)> = Vec::new();
+        for (i, p) in chunk.iter().enumerate() {
+            if let Ok((_, windows)) = &p.ids {
+                parts.extend((0..windows.len()).map(|k| (i, k)));
+            }
+        }
+        let seq = |(i, k): (usize, usize)| -> &[u32] {
+            match &chunk[i].ids {
+                Ok((ids, w)) => &ids[w[k].start..w[k].end],
+                Err(_) => &[],
+            }
+        };
+        parts.sort_by_key(|&part| seq(part).len());
+        let mut got: Vec<Vec<Option<std::result::Result<T, String>>>> = chunk
+            .iter()
+            .map(|p| p.ids.as_ref().map_or(0, |(_, w)| w.len()))
+            .map(|n| (0..n).map(|_| None).collect())
+            .collect();
+        for group in parts.chunks(self.batch) {
+            let seqs: Vec<&[u32]> = group.iter().map(|&part| seq(part)).collect();
             match run(&seqs) {
                 Ok(out) => group
                     .iter()
                     .zip(out)
-                    .for_each(|(&i, o)| results[i] = Some(Ok(o))),
+                    .for_each(|(&(i, k), o)| got[i][k] = Some(Ok(o))),
                 Err(e) => group
                     .iter()
-                    .for_each(|&i| results[i] = Some(Err(e.to_string()))),
+                    .for_each(|&(i, k)| got[i][k] = Some(Err(e.to_string()))),
             }
         }
-        let done = chunk.into_iter().zip(results).map(|(p, r)| Done {
+        let done = chunk.into_iter().zip(got).map(|(p, parts)| Done {
             tokens: p.tokens,
-            result: match (p.ids, r) {
-                (Err(e), _) => Err(e),
-                (Ok(_), r) => r.unwrap_or_else(|| Err("not run".into())),
-            },
+            result: p.ids.and_then(|(_, windows)| {
+                let parts: std::result::Result<Vec<T>, String> = parts
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|| Err("not run".into())))
+                    .collect();
+                parts.map(|parts| combine(&windows, parts))
+            }),
             id: p.id,
         });
         Some(done.collect())
@@ -291,7 +379,7 @@ fn pending(
     record: Result<Record>,
     index: usize,
     (gm, tok, method): (&GpuModel, &Tokenizer, Method),
-    case: Case,
+    (case, window): (Case, Option<(usize, usize)>),
 ) -> Pending {
     match record {
         Err(e) => Pending {
@@ -302,15 +390,42 @@ fn pending(
         },
         Ok(r) => {
             let ids = tok.encode_with_sep(&r.text(case));
-            let checked = SessionOptions::for_ids(gm.config(), method, &ids, 0);
+            let n = ids.len();
+            let windows = match window {
+                Some((width, stride)) if n > width => {
+                    check_ids(gm.config(), &ids).and_then(|()| windows(n, width, stride))
+                }
+                _ => SessionOptions::for_ids(gm.config(), method, &ids, 0).map(|_| {
+                    vec![Window {
+                        start: 0,
+                        end: n,
+                        keep: 1,
+                    }]
+                }),
+            };
             Pending {
                 id: r.id,
                 bases: r.seq.len(),
-                tokens: ids.len(),
-                ids: checked.map(|_| ids).map_err(|e| e.to_string()),
+                tokens: n,
+                ids: windows.map(|w| (ids, w)).map_err(|e| e.to_string()),
             }
         }
     }
+}
+
+/// The score of a record from those of its windows: each window's log-probabilities
+/// of the tokens it scores.
+fn combine_scores(windows: &[Window], mut scores: Vec<Score>) -> Score {
+    if windows.len() == 1 {
+        if let Some(s) = scores.pop() {
+            return s;
+        }
+    }
+    let mut logprobs = Vec::new();
+    for (w, s) in windows.iter().zip(&scores) {
+        logprobs.extend_from_slice(&s.logprobs[w.keep - w.start - 1..w.end - w.start - 1]);
+    }
+    Score::of(logprobs)
 }
 
 /// The scores of `seqs` side by side.

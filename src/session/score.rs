@@ -31,8 +31,9 @@ pub struct Score {
 }
 
 impl Score {
-    /// The score of `logprobs` (NLL, mean, perplexity).
-    fn of(logprobs: Vec<f64>) -> Self {
+    /// The score of `logprobs` (NLL, mean, perplexity), e.g. the pieces of a long
+    /// sequence scored window by window.
+    pub fn of(logprobs: Vec<f64>) -> Self {
         let nll = -logprobs.iter().sum::<f64>();
         let mean_nll = if logprobs.is_empty() {
             0.0
