@@ -545,4 +545,66 @@ fn long_records_are_scored_in_windows() {
         rows[1]["nll"].as_f64().is_some(),
         "a short record runs whole"
     );
+
+    // embed: position t's hidden state from the first window that holds it.
+    let out_dir = dir.join("emb");
+    let run = flashconv(&[
+        "embed",
+        "--model",
+        model,
+        "--input",
+        dir.join("a.fa").to_str().expect("path"),
+        "--out",
+        out_dir.to_str().expect("path"),
+        "--window",
+        "160",
+        "--stride",
+        "60",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (_, shape, emb) = &tensors(&out_dir.join("shard-00000.safetensors"))[0];
+    let d = shape[1];
+    let mut sum = vec![0f64; d];
+    for t in 0..ids.len() {
+        let s = (0..)
+            .map(|k| 60 * k)
+            .find(|&s| s <= t && t < s + 160)
+            .expect("a window");
+        let path = dir.join(format!("h{s}.safetensors"));
+        if !path.exists() {
+            let slice = &ids[s..(s + 160).min(ids.len())];
+            let list: Vec<String> = slice.iter().map(|i| i.to_string()).collect();
+            let h = path.to_str().expect("path");
+            let run = flashconv(&[
+                "score",
+                "--model",
+                model,
+                "--ids",
+                &list.join(","),
+                "--hidden",
+                h,
+            ]);
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+        let (_, _, hidden) = &tensors(&path)[0];
+        for (c, v) in sum.iter_mut().enumerate() {
+            *v += hidden[(t - s) * d + c];
+        }
+    }
+    for (c, s) in sum.iter().enumerate() {
+        let mean = s / ids.len() as f64;
+        assert!(
+            (emb[c] - mean).abs() <= 1e-5 * mean.abs().max(1.0),
+            "{c}: {} vs {mean}",
+            emb[c]
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! same command skips them and ends with the same files as a run never interrupted.
 
 use super::common::{device, load_model, ModelArg};
-use super::records::{check_method, session_for, Batches, Done, Progress, Shard};
+use super::records::{check_method, check_window, session_for, Batches, Done, Progress, Shard};
 use clap::Args;
 use flashconv::records::{Case, Window};
 use flashconv::session::Pool;
@@ -46,6 +46,31 @@ pub(crate) struct EmbedArgs {
     /// job arrays: give each part its own --out.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub(crate) shard: Option<Shard>,
+    /// A record longer than W tokens runs in windows of W tokens (at most
+    /// max_seq_len), --stride apart; each position's hidden state comes from the window
+    /// that gives it the most left context (the first that holds it), and the record's
+    /// rows are pooled as --pool says. Without it such a record fails.
+    #[arg(long, value_name = "W")]
+    pub(crate) window: Option<usize>,
+    /// With --window: tokens between window starts (default W / 2; 1 to W - 1).
+    #[arg(long, value_name = "S", requires = "window")]
+    pub(crate) stride: Option<usize>,
+}
+
+/// A record's hidden rows `[n][d]` from those of its windows (`parts[k]` holds window
+/// k's rows): position t from the first window that holds it.
+fn window_rows(windows: &[Window], mut parts: Vec<Vec<f32>>, d: usize) -> Vec<f32> {
+    if windows.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut rows = Vec::new();
+    for (k, (w, part)) in windows.iter().zip(&parts).enumerate() {
+        // Window k is the first to hold positions from its keep (the previous one's
+        // end) on; window 0 from 0.
+        let from = if k == 0 { 0 } else { w.keep - w.start };
+        rows.extend_from_slice(&part[from * d..(w.end - w.start) * d]);
+    }
+    rows
 }
 
 /// What a run is, as the manifest records it: a rerun with other values is refused
@@ -61,6 +86,8 @@ struct Manifest {
     shard_records: usize,
     /// The part of the input (`I/N`).
     part: String,
+    /// The windows of long records (`W/S`), or `none`.
+    window: String,
     d_model: usize,
     /// Records done (in whole shards), and the shards written.
     records_done: usize,
@@ -81,16 +108,19 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
         (&gm, &tok),
         a.model.method,
         (case, a.batch as usize),
-    )?;
+    )?
+    .with_windows(check_window(a.window, a.stride, gm.config().max_seq_len)?)?;
     batches.skip(run.manifest.records_done);
     let mut progress = Progress::new();
     progress.failed = run.manifest.failed;
-    let group = |seqs: &[&[u32]]| embed_group(&ctx, &gm, &a.model, seqs, a.pool);
+    // Every position's rows, pooled once a record's windows are together.
+    let group = |seqs: &[&[u32]]| embed_group(&ctx, &gm, &a.model, seqs, Pool::None);
+    let d = gm.config().d_model;
+    let pool =
+        |windows: &[Window], parts: Vec<Vec<f32>>| a.pool.apply(&window_rows(windows, parts, d), d);
     // Chunks never cross a shard, so a resumed run (which starts at one) groups the
     // records as a run never interrupted does, and gives the same bytes.
-    // Without --window every record runs as one window.
-    let one = |_: &[Window], mut parts: Vec<Vec<f32>>| parts.pop().unwrap_or_default();
-    while let Some(chunk) = batches.next_chunk(run.room(), group, one) {
+    while let Some(chunk) = batches.next_chunk(run.room(), group, pool) {
         for done in chunk {
             run.push(done)?;
         }
@@ -141,6 +171,9 @@ impl Shards {
             uppercase: a.uppercase,
             shard_records: a.shard_records as usize,
             part: a.shard.unwrap_or(Shard::ALL).to_string(),
+            window: a.window.map_or("none".into(), |w| {
+                format!("{w}/{}", a.stride.unwrap_or(w / 2))
+            }),
             d_model,
             records_done: 0,
             shards: 0,

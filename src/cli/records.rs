@@ -135,18 +135,9 @@ pub(crate) fn score_records(
     input: &Path,
     out: &RecordsOut,
 ) -> Result<()> {
-    if let Some((width, stride)) = out.window {
-        let max = gm.config().max_seq_len;
-        if width > max || width < 2 {
-            return Err(Error::input(format!(
-                "--window {width}: windows hold 2 to max_seq_len = {max} tokens"
-            )));
-        }
-        windows(width + 1, width, stride)?;
-    }
     let source = (input, out.shard);
     let mut batches = Batches::open(source, (gm, tok), model.method, (out.case, out.batch))?
-        .with_windows(out.window);
+        .with_windows(out.window)?;
     let mut sink = Sink::new(out)?;
     let mut progress = Progress::new();
     let group = |seqs: &[&[u32]]| score_group(ctx, gm, model, seqs);
@@ -245,9 +236,13 @@ impl<'a> Batches<'a> {
 
     /// Runs records longer than `width` tokens in windows `stride` apart
     /// ([`windows`]).
-    pub(crate) fn with_windows(mut self, window: Option<(usize, usize)>) -> Self {
+    pub(crate) fn with_windows(mut self, window: Option<(usize, usize)>) -> Result<Self> {
+        if let Some((width, stride)) = window {
+            let max = self.model.0.config().max_seq_len;
+            check_window(Some(width), Some(stride), max)?;
+        }
         self.window = window;
-        self
+        Ok(self)
     }
 
     /// Reads and drops the next `n` records (those a resumed run has done).
@@ -451,6 +446,26 @@ pub(crate) fn session_for(
     let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1);
     opts.logit_rows = longest.min(super::score::SCORE_ROWS);
     Session::new(gm, opts)
+}
+
+/// `--window W --stride S` as `(W, S)` (S defaulting to W / 2), checked: W from 2 to
+/// `max_seq_len`, S from 1 to W - 1.
+pub(crate) fn check_window(
+    width: Option<usize>,
+    stride: Option<usize>,
+    max_seq_len: usize,
+) -> Result<Option<(usize, usize)>> {
+    let Some(width) = width else {
+        return Ok(None);
+    };
+    if width > max_seq_len || width < 2 {
+        return Err(Error::input(format!(
+            "--window {width}: windows hold 2 to max_seq_len = {max_seq_len} tokens"
+        )));
+    }
+    let stride = stride.unwrap_or(width / 2);
+    windows(width + 1, width, stride)?;
+    Ok(Some((width, stride)))
 }
 
 /// Whether `method` can score (the exact ones).
