@@ -5,7 +5,9 @@
 //! same command skips them and ends with the same files as a run never interrupted.
 
 use super::common::{device, load_model, ModelArg};
-use super::records::{check_method, check_window, session_for, Batches, Done, Progress, Shard};
+use super::records::{
+    check_method, check_window, session_for, Batches, Done, Progress, Shard, WindowArgs,
+};
 use clap::Args;
 use flashconv::records::{Case, Window};
 use flashconv::session::Pool;
@@ -46,15 +48,8 @@ pub(crate) struct EmbedArgs {
     /// job arrays: give each part its own --out.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub(crate) shard: Option<Shard>,
-    /// A record longer than W tokens runs in windows of W tokens (at most
-    /// max_seq_len), --stride apart; each position's hidden state comes from the window
-    /// that gives it the most left context (the first that holds it), and the record's
-    /// rows are pooled as --pool says. Without it such a record fails.
-    #[arg(long, value_name = "W")]
-    pub(crate) window: Option<usize>,
-    /// With --window: tokens between window starts (default W / 2; 1 to W - 1).
-    #[arg(long, value_name = "S", requires = "window")]
-    pub(crate) stride: Option<usize>,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
 }
 
 /// A record's hidden rows `[n][d]` from those of its windows (`parts[k]` holds window
@@ -109,7 +104,7 @@ pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
         a.model.method,
         (case, a.batch as usize),
     )?
-    .with_windows(check_window(a.window, a.stride, gm.config().max_seq_len)?)?;
+    .with_windows(check_window(&a.window, gm.config().max_seq_len)?)?;
     batches.skip(run.manifest.records_done);
     let mut progress = Progress::new();
     progress.failed = run.manifest.failed;
@@ -171,8 +166,8 @@ impl Shards {
             uppercase: a.uppercase,
             shard_records: a.shard_records as usize,
             part: a.shard.unwrap_or(Shard::ALL).to_string(),
-            window: a.window.map_or("none".into(), |w| {
-                format!("{w}/{}", a.stride.unwrap_or(w / 2))
+            window: a.window.window.map_or("none".into(), |w| {
+                format!("{w}/{}", a.window.stride.unwrap_or(w / 2))
             }),
             d_model,
             records_done: 0,

@@ -239,7 +239,11 @@ impl<'a> Batches<'a> {
     pub(crate) fn with_windows(mut self, window: Option<(usize, usize)>) -> Result<Self> {
         if let Some((width, stride)) = window {
             let max = self.model.0.config().max_seq_len;
-            check_window(Some(width), Some(stride), max)?;
+            let args = WindowArgs {
+                window: Some(width),
+                stride: Some(stride),
+            };
+            check_window(&args, max)?;
         }
         self.window = window;
         Ok(self)
@@ -448,14 +452,28 @@ pub(crate) fn session_for(
     Session::new(gm, opts)
 }
 
+/// Windows for records longer than the model's context.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub(crate) struct WindowArgs {
+    /// A record longer than W tokens runs in windows of W tokens (at most max_seq_len),
+    /// --stride apart. score: every token is scored once, by the window that gives it
+    /// the most left context, and the row sums them; embed: each position's hidden
+    /// state comes from the first window that holds it, then the rows are pooled.
+    /// Without it such a record fails and its row names the limit.
+    #[arg(long, value_name = "W")]
+    pub(crate) window: Option<usize>,
+    /// With --window: tokens between window starts (default W / 2; 1 to W - 1).
+    #[arg(long, value_name = "S", requires = "window")]
+    pub(crate) stride: Option<usize>,
+}
+
 /// `--window W --stride S` as `(W, S)` (S defaulting to W / 2), checked: W from 2 to
 /// `max_seq_len`, S from 1 to W - 1.
 pub(crate) fn check_window(
-    width: Option<usize>,
-    stride: Option<usize>,
+    args: &WindowArgs,
     max_seq_len: usize,
 ) -> Result<Option<(usize, usize)>> {
-    let Some(width) = width else {
+    let Some(width) = args.window else {
         return Ok(None);
     };
     if width > max_seq_len || width < 2 {
@@ -463,7 +481,7 @@ pub(crate) fn check_window(
             "--window {width}: windows hold 2 to max_seq_len = {max_seq_len} tokens"
         )));
     }
-    let stride = stride.unwrap_or(width / 2);
+    let stride = args.stride.unwrap_or(width / 2);
     windows(width + 1, width, stride)?;
     Ok(Some((width, stride)))
 }

@@ -2,7 +2,7 @@
 //! ([`Session::score`]), with its logits and hidden states on request.
 
 use super::common::{device, load_model, ModelArg};
-use super::records::{check_method, score_records, RecordsOut, Shard};
+use super::records::{check_method, score_records, RecordsOut, Shard, WindowArgs};
 use clap::Args;
 use flashconv::model::write_f32;
 use flashconv::records::{Case, Format, Records};
@@ -52,15 +52,8 @@ pub(crate) struct ScoreArgs {
     /// N), for job arrays; the N runs' rows together are every record's once.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub(crate) shard: Option<Shard>,
-    /// With records: a record longer than W tokens is scored in windows of W tokens
-    /// (at most max_seq_len), --stride apart; every token is scored once, by the window
-    /// that gives it the most left context, and the record's row sums them. Without
-    /// it such a record fails (its row names the limit).
-    #[arg(long, value_name = "W", requires = "input")]
-    pub(crate) window: Option<usize>,
-    /// With --window: tokens between window starts (default W / 2; 1 to W - 1).
-    #[arg(long, value_name = "S", requires = "window")]
-    pub(crate) stride: Option<usize>,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
     /// Write the logits of every position (f32 [n, padded vocab], tensor `logits`).
     #[arg(long)]
     pub(crate) logits: Option<PathBuf>,
@@ -141,7 +134,10 @@ fn score_file(a: &ScoreArgs, input: &std::path::Path) -> Result<()> {
         case: Case::upper_if(a.uppercase),
         batch: a.batch as usize,
         shard: a.shard.unwrap_or(Shard::ALL),
-        window: a.window.map(|w| (w, a.stride.unwrap_or(w / 2))),
+        window: a
+            .window
+            .window
+            .map(|w| (w, a.window.stride.unwrap_or(w / 2))),
     };
     score_records((&ctx, &gm, &tok), &a.model, input, &out)
 }
