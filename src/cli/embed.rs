@@ -6,7 +6,8 @@
 
 use super::common::{device, load_model, ModelArg};
 use super::records::{
-    check_method, check_window, session_for, Batches, Done, Progress, Shard, WindowArgs,
+    check_method, check_window, io_error, session_for, write_atomic, Batches, Done, Progress,
+    Shard, WindowArgs,
 };
 use clap::Args;
 use flashconv::records::{Case, Window};
@@ -15,7 +16,7 @@ use flashconv::{Error, GpuContext, GpuModel, Result};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub(crate) struct EmbedArgs {
@@ -313,24 +314,4 @@ fn shard_bytes(records: &[Done<Vec<f32>>], d: usize, pool: Pool) -> Result<Vec<u
         views.push(("offsets".to_string(), view.map_err(bad)?));
     }
     safetensors::serialize(views, None).map_err(bad)
-}
-
-/// Writes `bytes` to `path` whole or not at all: to a temporary name beside it, synced,
-/// then renamed over it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| io_error(path, e))
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }

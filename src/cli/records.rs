@@ -82,49 +82,114 @@ struct Pending {
     ids: std::result::Result<(Vec<u32>, Vec<Window>), String>,
 }
 
-/// The rows' destination, written row by row in input order.
+/// The rows' destination, in input order: stdout, or a file written chunk by chunk
+/// with a manifest beside it (`OUT.manifest.json`) that counts the records whose rows
+/// are in it, so that the same command after a crash or `kill -9` goes on from there.
 struct Sink {
     out: Box<dyn Write>,
     path: PathBuf,
     jsonl: bool,
+    /// The manifest's path and content (files only).
+    manifest: Option<(PathBuf, serde_json::Value)>,
+    /// Records done and failed, as the manifest counts them.
+    done: usize,
+    failed: usize,
 }
 
 impl Sink {
-    fn new(out: &RecordsOut) -> Result<Self> {
-        let path = out.path.clone().unwrap_or_else(|| "<stdout>".into());
-        let io = |source| Error::Io {
-            path: path.clone(),
-            source,
+    /// The sink of `out`; `identity` is what a rerun must match to resume.
+    fn new(out: &RecordsOut, identity: serde_json::Value) -> Result<Self> {
+        let Some(path) = out.path.clone() else {
+            let mut sink = Sink {
+                out: Box::new(std::io::stdout().lock()),
+                path: "<stdout>".into(),
+                jsonl: out.jsonl,
+                manifest: None,
+                done: 0,
+                failed: 0,
+            };
+            if !out.jsonl {
+                sink.write(&format!("{TSV_HEADER}\n"))?;
+            }
+            return Ok(sink);
         };
-        let file: Box<dyn Write> = match &out.path {
-            Some(p) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p).map_err(io)?,
-            )),
-            None => Box::new(std::io::stdout().lock()),
+        let mpath = PathBuf::from(format!("{}.manifest.json", path.display()));
+        let (done, failed) = resume_point(&mpath, &identity)?;
+        // Keep the header and the rows of the records done, no more.
+        let kept: String = match std::fs::read_to_string(&path) {
+            Ok(text) if done > 0 => {
+                let lines = done + usize::from(!out.jsonl);
+                text.split_inclusive('\n').take(lines).collect()
+            }
+            _ if out.jsonl => String::new(),
+            _ => format!("{TSV_HEADER}\n"),
         };
-        let mut sink = Sink {
-            out: file,
+        write_atomic(&path, kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        Ok(Sink {
+            out: Box::new(std::io::BufWriter::new(file)),
             path,
             jsonl: out.jsonl,
-        };
-        if !out.jsonl {
-            sink.line(TSV_HEADER)?;
-        }
-        Ok(sink)
+            manifest: Some((mpath, identity)),
+            done,
+            failed,
+        })
     }
 
-    fn line(&mut self, line: &str) -> Result<()> {
-        writeln!(self.out, "{line}")
+    fn write(&mut self, text: &str) -> Result<()> {
+        self.out
+            .write_all(text.as_bytes())
             .and_then(|()| self.out.flush())
-            .map_err(|source| Error::Io {
-                path: self.path.clone(),
-                source,
-            })
+            .map_err(|e| io_error(&self.path, e))
     }
 
-    fn row(&mut self, row: &Row) -> Result<()> {
-        self.line(&if self.jsonl { row.json() } else { row.tsv() })
+    /// Writes a chunk's rows, then (for a file) the manifest that counts them.
+    fn rows(&mut self, rows: &[Row]) -> Result<()> {
+        let mut text = String::new();
+        for row in rows {
+            text.push_str(&if self.jsonl { row.json() } else { row.tsv() });
+            text.push('\n');
+        }
+        self.write(&text)?;
+        self.done += rows.len();
+        self.failed += rows.iter().filter(|r| r.result.is_err()).count();
+        let Some((mpath, identity)) = &self.manifest else {
+            return Ok(());
+        };
+        let mut m = identity.clone();
+        m["records_done"] = self.done.into();
+        m["failed"] = self.failed.into();
+        let mut json = serde_json::to_string_pretty(&m).unwrap_or_default();
+        json.push('\n');
+        write_atomic(mpath, json.as_bytes())
     }
+}
+
+/// Where a run described by `identity` starts: (records done, failed) from the
+/// manifest at `path` that a run of the same command left, else (0, 0). A manifest of
+/// another command is an error: its output is not this run's to extend.
+fn resume_point(path: &Path, identity: &serde_json::Value) -> Result<(usize, usize)> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok((0, 0));
+    };
+    let old: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::input(format!("{}: not a flashconv manifest: {e}", path.display())))?;
+    let count = |k: &str| old[k].as_u64().unwrap_or(0) as usize;
+    let mut same = old.clone();
+    if let Some(m) = same.as_object_mut() {
+        m.remove("records_done");
+        m.remove("failed");
+    }
+    if &same != identity {
+        return Err(Error::input(format!(
+            "{} is from a run with other options; remove it (and its output) or use another --out",
+            path.display()
+        )));
+    }
+    Ok((count("records_done"), count("failed")))
 }
 
 /// Scores every record of `input` on `gm`, writing a row per record in input order.
@@ -138,16 +203,26 @@ pub(crate) fn score_records(
     let source = (input, out.shard);
     let mut batches = Batches::open(source, (gm, tok), model.method, (out.case, out.batch))?
         .with_windows(out.window)?;
-    let mut sink = Sink::new(out)?;
+    let identity = serde_json::json!({
+        "flashconv_version": env!("CARGO_PKG_VERSION"),
+        "model": model.model.as_ref().map_or("bundled".into(), |p| p.display().to_string()),
+        "input": input.display().to_string(),
+        "method": model.method.name(),
+        "uppercase": out.case == Case::Upper,
+        "batch": out.batch,
+        "part": out.shard.to_string(),
+        "window": out.window.map_or("none".into(), |(w, s)| format!("{w}/{s}")),
+        "jsonl": out.jsonl,
+    });
+    let mut sink = Sink::new(out, identity)?;
+    batches.skip(sink.done);
     let mut progress = Progress::new();
     let group = |seqs: &[&[u32]]| score_group(ctx, gm, model, seqs);
     while let Some(chunk) = batches.next_chunk(usize::MAX, group, combine_scores) {
-        for row in chunk {
-            progress.failed += usize::from(row.result.is_err());
-            sink.row(&row)?;
-        }
+        sink.rows(&chunk)?;
         progress.show(&batches);
     }
+    progress.failed = sink.failed;
     let at = out
         .path
         .as_ref()
@@ -494,5 +569,25 @@ pub(crate) fn check_method(method: Method) -> Result<()> {
         Err(Error::input(
             "score needs an exact method (flash, lazy or eager)",
         ))
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all: to a temporary name beside it, synced,
+/// then renamed over it.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| io_error(path, e))
+}
+
+pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }

@@ -28,10 +28,12 @@ pub(crate) struct ScoreArgs {
     /// whole text is one sequence (like --text; trailing newlines are dropped).
     #[arg(long, group = "source")]
     pub(crate) input: Option<PathBuf>,
-    /// With --input: one row per record into this file, in input order, written as each
-    /// completes (TSV with a header: id, tokens, nll, mean_nll, perplexity, error; stdout
-    /// without --out). A record that fails (too long for the model, ...) gets its error
-    /// in the row, the run goes on, and the exit status is 1.
+    /// With --input: one row per record into this file, in input order, written a chunk
+    /// of records at a time (TSV with a header: id, tokens, nll, mean_nll, perplexity,
+    /// error; stdout without --out). A record that fails (too long for the model, ...)
+    /// gets its error in the row, the run goes on, and the exit status is 1.
+    /// OUT.manifest.json counts the records done: the same command again (after a crash
+    /// or kill -9) goes on from there; one with other options is refused.
     #[arg(long, requires = "input")]
     pub(crate) out: Option<PathBuf>,
     /// With --input: the rows as JSON Lines instead of TSV.
