@@ -137,6 +137,32 @@ fn nll_alone(model: &str, text: &str, extra: &[&str]) -> f64 {
     v["nll"].as_f64().expect("nll")
 }
 
+/// `embed --model MODEL --input INPUT --out OUT` and `extra`.
+fn embed(model: &str, input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let (input, out) = (input.to_str().expect("path"), out.to_str().expect("path"));
+    flashconv(
+        &[
+            &["embed", "--model", model, "--input", input, "--out", out][..],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
+/// The hidden states `score SOURCE --hidden` writes for one sequence (`source`: e.g.
+/// `--text SEQ` or `--ids LIST`), into `path`: their shape and values.
+fn hidden_alone(model: &str, source: &[&str], path: &Path) -> (Vec<usize>, Vec<f64>) {
+    let h = path.to_str().expect("path");
+    let run = flashconv(&[&["score", "--model", model][..], source, &["--hidden", h]].concat());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (_, shape, values) = tensors(path).swap_remove(0);
+    (shape, values)
+}
+
 #[test]
 fn score_rows_equal_each_record_scored_alone() {
     let dir = scratch("score");
@@ -236,17 +262,7 @@ fn mean_embeddings_equal_the_mean_of_score_hidden() {
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
     write(&dir.join("a.fa"), &fasta(200));
     let out = dir.join("out");
-    let run = flashconv(&[
-        "embed",
-        "--model",
-        model,
-        "--input",
-        dir.join("a.fa").to_str().expect("path"),
-        "--out",
-        out.to_str().expect("path"),
-        "--shard-records",
-        "3",
-    ]);
+    let run = embed(model, &dir.join("a.fa"), &out, &["--shard-records", "3"]);
     assert_eq!(run.status.code(), Some(1), "the long record fails");
     let index = std::fs::read_to_string(out.join("index.tsv")).expect("index");
     let lines: Vec<Vec<&str>> = index.lines().map(|l| l.split('\t').collect()).collect();
@@ -270,21 +286,7 @@ fn mean_embeddings_equal_the_mean_of_score_hidden() {
         let row: usize = line[1].parse().expect("row");
         let got = &emb[row * d..(row + 1) * d];
         let hidden_path = dir.join(format!("{}.safetensors", line[2]));
-        let alone = flashconv(&[
-            "score",
-            "--model",
-            model,
-            "--text",
-            text,
-            "--hidden",
-            hidden_path.to_str().expect("path"),
-        ]);
-        assert!(
-            alone.status.success(),
-            "{}",
-            String::from_utf8_lossy(&alone.stderr)
-        );
-        let (_, hs, hidden) = &tensors(&hidden_path)[0];
+        let (hs, hidden) = hidden_alone(model, &["--text", text], &hidden_path);
         let n = hs[0];
         assert_eq!(n.to_string(), line[3], "tokens");
         for (c, &g) in got.iter().enumerate() {
@@ -579,19 +581,8 @@ fn long_records_are_scored_in_windows() {
 
     // embed: position t's hidden state from the first window that holds it.
     let out_dir = dir.join("emb");
-    let run = flashconv(&[
-        "embed",
-        "--model",
-        model,
-        "--input",
-        dir.join("a.fa").to_str().expect("path"),
-        "--out",
-        out_dir.to_str().expect("path"),
-        "--window",
-        "160",
-        "--stride",
-        "60",
-    ]);
+    let window = ["--window", "160", "--stride", "60"];
+    let run = embed(model, &dir.join("a.fa"), &out_dir, &window);
     assert!(
         run.status.success(),
         "{}",
@@ -600,32 +591,18 @@ fn long_records_are_scored_in_windows() {
     let (_, shape, emb) = &tensors(&out_dir.join("shard-00000.safetensors"))[0];
     let d = shape[1];
     let mut sum = vec![0f64; d];
+    let mut hiddens = std::collections::BTreeMap::new();
     for t in 0..ids.len() {
         let s = (0..)
             .map(|k| 60 * k)
             .find(|&s| s <= t && t < s + 160)
             .expect("a window");
         let path = dir.join(format!("h{s}.safetensors"));
-        if !path.exists() {
+        let hidden = hiddens.entry(s).or_insert_with(|| {
             let slice = &ids[s..(s + 160).min(ids.len())];
             let list: Vec<String> = slice.iter().map(|i| i.to_string()).collect();
-            let h = path.to_str().expect("path");
-            let run = flashconv(&[
-                "score",
-                "--model",
-                model,
-                "--ids",
-                &list.join(","),
-                "--hidden",
-                h,
-            ]);
-            assert!(
-                run.status.success(),
-                "{}",
-                String::from_utf8_lossy(&run.stderr)
-            );
-        }
-        let (_, _, hidden) = &tensors(&path)[0];
+            hidden_alone(model, &["--ids", &list.join(",")], &path).1
+        });
         for (c, v) in sum.iter_mut().enumerate() {
             *v += hidden[(t - s) * d + c];
         }

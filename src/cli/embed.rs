@@ -6,8 +6,8 @@
 
 use super::common::{device, load_model, ModelArg};
 use super::records::{
-    check_method, check_window, io_error, session_for, write_atomic, Batches, Done, Progress,
-    Shard, WindowArgs,
+    check_method, check_window, io_error, session_for, write_atomic, Batches, Done, Manifest,
+    Progress, RecordsOut, Shard, WindowArgs,
 };
 use clap::Args;
 use flashconv::records::{Case, Window};
@@ -69,46 +69,29 @@ fn window_rows(windows: &[Window], mut parts: Vec<Vec<f32>>, d: usize) -> Vec<f3
     rows
 }
 
-/// What a run is, as the manifest records it: a rerun with other values is refused
-/// rather than mixed into the same directory.
-#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
-struct Manifest {
-    flashconv_version: String,
-    model: String,
-    input: String,
-    method: String,
-    pool: String,
-    uppercase: bool,
-    shard_records: usize,
-    /// The part of the input (`I/N`).
-    part: String,
-    /// The windows of long records (`W/S`), or `none`.
-    window: String,
-    d_model: usize,
-    /// Records done (in whole shards), and the shards written.
-    records_done: usize,
-    shards: usize,
-    /// Records among those done that have no embedding (their index line says why).
-    failed: usize,
-}
-
 pub(crate) fn embed(a: EmbedArgs) -> Result<()> {
     check_method(a.model.method)?;
     let (model, tok) = load_model(&a.model.model)?;
     let ctx = device()?;
     let gm = a.model.upload(&ctx, model)?;
-    let mut run = Shards::open(&a, gm.config().d_model)?;
-    let case = Case::upper_if(a.uppercase);
+    let records = RecordsOut {
+        path: Some(a.out.clone()),
+        jsonl: false,
+        case: Case::upper_if(a.uppercase),
+        batch: a.batch as usize,
+        shard: a.shard.unwrap_or(Shard::ALL),
+        window: check_window(&a.window, gm.config().max_seq_len)?,
+    };
+    let mut run = Shards::open(&a, &records, gm.config().d_model)?;
     let mut batches = Batches::open(
-        (&a.input, a.shard.unwrap_or(Shard::ALL)),
+        (&a.input, records.shard),
         (&gm, &tok),
         a.model.method,
-        (case, a.batch as usize),
+        (records.case, records.batch),
     )?
-    .with_windows(check_window(&a.window, gm.config().max_seq_len)?)?;
-    batches.skip(run.manifest.records_done);
+    .with_windows(records.window)?;
+    batches.skip(run.manifest.done);
     let mut progress = Progress::new();
-    progress.failed = run.manifest.failed;
     // Every position's rows, pooled once a record's windows are together.
     let group = |seqs: &[&[u32]]| embed_group(&ctx, &gm, &a.model, seqs, Pool::None);
     let d = gm.config().d_model;
@@ -144,6 +127,8 @@ struct Shards {
     dir: PathBuf,
     manifest: Manifest,
     pool: Pool,
+    shard_records: usize,
+    d_model: usize,
     /// The records of the shard being filled.
     pending: Vec<Done<Vec<f32>>>,
 }
@@ -151,57 +136,19 @@ struct Shards {
 impl Shards {
     /// The directory of `a`, resuming what a run of the same command left there: the
     /// records of its manifest are done, and the index is cut back to them.
-    fn open(a: &EmbedArgs, d_model: usize) -> Result<Self> {
+    fn open(a: &EmbedArgs, records: &RecordsOut, d_model: usize) -> Result<Self> {
         let dir = a.out.clone();
         std::fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
-        let fresh = Manifest {
-            flashconv_version: env!("CARGO_PKG_VERSION").into(),
-            model: a
-                .model
-                .model
-                .as_ref()
-                .map_or("bundled".into(), |p| p.display().to_string()),
-            input: a.input.display().to_string(),
-            method: a.model.method.name().into(),
-            pool: a.pool.name().into(),
-            uppercase: a.uppercase,
-            shard_records: a.shard_records as usize,
-            part: a.shard.unwrap_or(Shard::ALL).to_string(),
-            window: a.window.window.map_or("none".into(), |w| {
-                format!("{w}/{}", a.window.stride.unwrap_or(w / 2))
-            }),
-            d_model,
-            records_done: 0,
-            shards: 0,
-            failed: 0,
-        };
-        let path = dir.join("manifest.json");
-        let manifest = match std::fs::read(&path) {
-            Err(_) => fresh,
-            Ok(bytes) => {
-                let old: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::input(format!("{}: not a flashconv manifest: {e}", path.display()))
-                })?;
-                let same = Manifest {
-                    records_done: old.records_done,
-                    shards: old.shards,
-                    failed: old.failed,
-                    ..fresh
-                };
-                if old != same {
-                    return Err(Error::input(format!(
-                        "{} holds a run with other options ({}); use another --out",
-                        dir.display(),
-                        path.display()
-                    )));
-                }
-                old
-            }
-        };
+        let mut identity = Manifest::identity(&a.model, &a.input, records);
+        identity["pool"] = a.pool.name().into();
+        identity["shard_records"] = a.shard_records.into();
+        identity["d_model"] = d_model.into();
         let shards = Shards {
+            manifest: Manifest::open(dir.join("manifest.json"), identity)?,
             dir,
-            manifest,
             pool: a.pool,
+            shard_records: a.shard_records as usize,
+            d_model,
             pending: Vec::new(),
         };
         shards.cut_index()?;
@@ -215,7 +162,7 @@ impl Shards {
         let kept: Vec<String> = match std::fs::read_to_string(&path) {
             Ok(text) => text
                 .lines()
-                .take(1 + self.manifest.records_done)
+                .take(1 + self.manifest.done)
                 .map(String::from)
                 .collect(),
             Err(_) => Vec::new(),
@@ -231,13 +178,13 @@ impl Shards {
 
     /// Records the shard being filled can still take.
     fn room(&self) -> usize {
-        self.manifest.shard_records - self.pending.len()
+        self.shard_records - self.pending.len()
     }
 
     /// Adds a record; a full shard is written.
     fn push(&mut self, done: Done<Vec<f32>>) -> Result<()> {
         self.pending.push(done);
-        if self.pending.len() == self.manifest.shard_records {
+        if self.pending.len() == self.shard_records {
             self.flush()?;
         }
         Ok(())
@@ -247,11 +194,12 @@ impl Shards {
     /// lines, then the manifest that counts them.
     fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
-            return self.write_manifest();
+            return self.manifest.save();
         }
-        let shard = self.manifest.shards;
+        // Every shard but the last is full, so the manifest's records say how many.
+        let shard = self.manifest.done.div_ceil(self.shard_records);
         let name = format!("shard-{shard:05}.safetensors");
-        let d = self.manifest.d_model;
+        let d = self.d_model;
         let records = std::mem::take(&mut self.pending);
         write_atomic(&self.dir.join(&name), &shard_bytes(&records, d, self.pool)?)?;
         let mut lines = String::new();
@@ -272,16 +220,8 @@ impl Shards {
         f.write_all(lines.as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(|e| io_error(&index, e))?;
-        self.manifest.records_done += records.len();
-        self.manifest.shards += 1;
-        self.manifest.failed += records.iter().filter(|r| r.result.is_err()).count();
-        self.write_manifest()
-    }
-
-    fn write_manifest(&self) -> Result<()> {
-        let mut json = serde_json::to_string_pretty(&self.manifest).unwrap_or_default();
-        json.push('\n');
-        write_atomic(&self.dir.join("manifest.json"), json.as_bytes())
+        let failed = records.iter().filter(|r| r.result.is_err()).count();
+        self.manifest.add(records.len(), failed)
     }
 }
 

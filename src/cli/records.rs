@@ -89,11 +89,8 @@ struct Sink {
     out: Box<dyn Write>,
     path: PathBuf,
     jsonl: bool,
-    /// The manifest's path and content (files only).
-    manifest: Option<(PathBuf, serde_json::Value)>,
-    /// Records done and failed, as the manifest counts them.
-    done: usize,
-    failed: usize,
+    /// What the file holds (files only).
+    manifest: Option<Manifest>,
 }
 
 impl Sink {
@@ -105,8 +102,6 @@ impl Sink {
                 path: "<stdout>".into(),
                 jsonl: out.jsonl,
                 manifest: None,
-                done: 0,
-                failed: 0,
             };
             if !out.jsonl {
                 sink.write(&format!("{TSV_HEADER}\n"))?;
@@ -114,7 +109,8 @@ impl Sink {
             return Ok(sink);
         };
         let mpath = PathBuf::from(format!("{}.manifest.json", path.display()));
-        let (done, failed) = resume_point(&mpath, &identity)?;
+        let manifest = Manifest::open(mpath, identity)?;
+        let done = manifest.done;
         // Keep the header and the rows of the records done, no more.
         let kept: String = match std::fs::read_to_string(&path) {
             Ok(text) if done > 0 => {
@@ -133,9 +129,7 @@ impl Sink {
             out: Box::new(std::io::BufWriter::new(file)),
             path,
             jsonl: out.jsonl,
-            manifest: Some((mpath, identity)),
-            done,
-            failed,
+            manifest: Some(manifest),
         })
     }
 
@@ -154,42 +148,86 @@ impl Sink {
             text.push('\n');
         }
         self.write(&text)?;
-        self.done += rows.len();
-        self.failed += rows.iter().filter(|r| r.result.is_err()).count();
-        let Some((mpath, identity)) = &self.manifest else {
-            return Ok(());
+        let failed = rows.iter().filter(|r| r.result.is_err()).count();
+        match &mut self.manifest {
+            Some(m) => m.add(rows.len(), failed),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A run's manifest, renamed into place after each piece of output: what the run is
+/// (`identity`, which a rerun must match to resume) and how far it got.
+pub(crate) struct Manifest {
+    path: PathBuf,
+    identity: serde_json::Value,
+    /// Records whose output is written, and those of them that failed.
+    pub(crate) done: usize,
+    pub(crate) failed: usize,
+}
+
+impl Manifest {
+    /// What every run over records is: the version, model, input, method, case, batch
+    /// (which records share a session changes the last bits), part and windows.
+    pub(crate) fn identity(model: &ModelArg, input: &Path, out: &RecordsOut) -> serde_json::Value {
+        serde_json::json!({
+            "flashconv_version": env!("CARGO_PKG_VERSION"),
+            "model": model.model.as_ref().map_or("bundled".into(), |p| p.display().to_string()),
+            "input": input.display().to_string(),
+            "method": model.method.name(),
+            "uppercase": out.case == Case::Upper,
+            "batch": out.batch,
+            "part": out.shard.to_string(),
+            "window": out.window.map_or("none".into(), |(w, s)| format!("{w}/{s}")),
+        })
+    }
+
+    /// The manifest at `path` for a run of `identity`: where a run of the same command
+    /// left it, else at the start. One of another command is an error: its output is
+    /// not this run's to extend.
+    pub(crate) fn open(path: PathBuf, identity: serde_json::Value) -> Result<Self> {
+        let mut m = Manifest {
+            path,
+            identity,
+            done: 0,
+            failed: 0,
         };
-        let mut m = identity.clone();
+        let Ok(bytes) = std::fs::read(&m.path) else {
+            return Ok(m);
+        };
+        let shown = m.path.display().to_string();
+        let mut old: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::input(format!("{shown}: not a flashconv manifest: {e}")))?;
+        let count = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0) as usize;
+        (m.done, m.failed) = (count(&old, "records_done"), count(&old, "failed"));
+        if let Some(o) = old.as_object_mut() {
+            o.remove("records_done");
+            o.remove("failed");
+        }
+        if old != m.identity {
+            return Err(Error::input(format!(
+                "{shown} is from a run with other options; remove it (and its output) or use another --out"
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Counts `records` more (`failed` of them failed) and writes the manifest.
+    pub(crate) fn add(&mut self, records: usize, failed: usize) -> Result<()> {
+        self.done += records;
+        self.failed += failed;
+        self.save()
+    }
+
+    /// Writes the manifest whole (temporary name, then rename).
+    pub(crate) fn save(&self) -> Result<()> {
+        let mut m = self.identity.clone();
         m["records_done"] = self.done.into();
         m["failed"] = self.failed.into();
         let mut json = serde_json::to_string_pretty(&m).unwrap_or_default();
         json.push('\n');
-        write_atomic(mpath, json.as_bytes())
+        write_atomic(&self.path, json.as_bytes())
     }
-}
-
-/// Where a run described by `identity` starts: (records done, failed) from the
-/// manifest at `path` that a run of the same command left, else (0, 0). A manifest of
-/// another command is an error: its output is not this run's to extend.
-fn resume_point(path: &Path, identity: &serde_json::Value) -> Result<(usize, usize)> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return Ok((0, 0));
-    };
-    let old: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::input(format!("{}: not a flashconv manifest: {e}", path.display())))?;
-    let count = |k: &str| old[k].as_u64().unwrap_or(0) as usize;
-    let mut same = old.clone();
-    if let Some(m) = same.as_object_mut() {
-        m.remove("records_done");
-        m.remove("failed");
-    }
-    if &same != identity {
-        return Err(Error::input(format!(
-            "{} is from a run with other options; remove it (and its output) or use another --out",
-            path.display()
-        )));
-    }
-    Ok((count("records_done"), count("failed")))
 }
 
 /// Scores every record of `input` on `gm`, writing a row per record in input order.
@@ -203,26 +241,22 @@ pub(crate) fn score_records(
     let source = (input, out.shard);
     let mut batches = Batches::open(source, (gm, tok), model.method, (out.case, out.batch))?
         .with_windows(out.window)?;
-    let identity = serde_json::json!({
-        "flashconv_version": env!("CARGO_PKG_VERSION"),
-        "model": model.model.as_ref().map_or("bundled".into(), |p| p.display().to_string()),
-        "input": input.display().to_string(),
-        "method": model.method.name(),
-        "uppercase": out.case == Case::Upper,
-        "batch": out.batch,
-        "part": out.shard.to_string(),
-        "window": out.window.map_or("none".into(), |(w, s)| format!("{w}/{s}")),
-        "jsonl": out.jsonl,
-    });
+    let mut identity = Manifest::identity(model, input, out);
+    identity["jsonl"] = out.jsonl.into();
     let mut sink = Sink::new(out, identity)?;
-    batches.skip(sink.done);
+    let (done, failed) = sink
+        .manifest
+        .as_ref()
+        .map_or((0, 0), |m| (m.done, m.failed));
+    batches.skip(done);
     let mut progress = Progress::new();
+    progress.failed = failed;
     let group = |seqs: &[&[u32]]| score_group(ctx, gm, model, seqs);
     while let Some(chunk) = batches.next_chunk(usize::MAX, group, combine_scores) {
+        progress.failed += chunk.iter().filter(|r| r.result.is_err()).count();
         sink.rows(&chunk)?;
         progress.show(&batches);
     }
-    progress.failed = sink.failed;
     let at = out
         .path
         .as_ref()
